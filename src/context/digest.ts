@@ -1,0 +1,204 @@
+/**
+ * The context digest: a sha256 over a canonical listing of the context (path, type, mode, size,
+ * link target and the sha256 of each file's content). It does not depend on the tar format or on
+ * file times, and the default image tag derives from it.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, basename, join } from "node:path";
+
+import { InputError } from "../errors.ts";
+import { silentLogger, type Logger } from "../log.ts";
+import { compareEntryPaths, type ContextEntry } from "./entries.ts";
+
+/** How many files are hashed at the same time. */
+const PARALLEL_HASHES = 4;
+const CACHE_VERSION = 1;
+
+/** Options of `contextDigest`. */
+export interface ContextDigestOptions {
+  /**
+   * JSON file that maps (absolute path, size, mtimeMs, inode) to a content sha256, so that
+   * unchanged files are not read again. A missing or corrupt cache is ignored and rewritten.
+   */
+  cacheFile?: string;
+  /** Receives a warning when the cache file cannot be written. Default `silentLogger`. */
+  logger?: Logger;
+}
+
+interface CacheRecord {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  sha256: string;
+}
+
+interface CacheDocument {
+  version: number;
+  files: Record<string, CacheRecord>;
+}
+
+/**
+ * Computes `sha256:<hex>` over the canonical listing of `entries`, sorted by the UTF-8 bytes of
+ * their path. Each listing line is the JSON array `[path, type, mode, size, linkTarget, sha256]`,
+ * where `linkTarget` and `sha256` are "" when they do not apply.
+ */
+export async function contextDigest(
+  entries: readonly ContextEntry[],
+  options: ContextDigestOptions = {},
+): Promise<string> {
+  const sorted = [...entries].sort((a, b) => compareEntryPaths(a.path, b.path));
+  const cache = options.cacheFile ? await readCache(options.cacheFile) : {};
+  const updated: Record<string, CacheRecord> = {};
+
+  const contentHashes = await mapBounded(sorted, PARALLEL_HASHES, async (entry) => {
+    if (entry.type !== "file") return "";
+    return await hashFile(entry, cache, updated);
+  });
+
+  const listing = createHash("sha256");
+  sorted.forEach((entry, index) => {
+    const line = [
+      entry.path,
+      entry.type,
+      entry.mode,
+      entry.size,
+      entry.linkTarget ?? "",
+      contentHashes[index],
+    ];
+    listing.update(JSON.stringify(line) + "\n");
+  });
+
+  if (options.cacheFile) {
+    // The digest is correct without the cache, so a read-only project only loses the speed-up.
+    await writeCache(options.cacheFile, updated).catch((error: unknown) => {
+      const reason = error instanceof Error ? error.message : String(error);
+      (options.logger ?? silentLogger).warn(
+        `could not write the context hash cache ${options.cacheFile}: ${reason}`,
+      );
+    });
+  }
+  return `sha256:${listing.digest("hex")}`;
+}
+
+/** Returns the content sha256 of a file entry, from the cache when size, mtime and inode match. */
+async function hashFile(
+  entry: ContextEntry,
+  cache: Record<string, CacheRecord>,
+  updated: Record<string, CacheRecord>,
+): Promise<string> {
+  if (!entry.source) {
+    throw new InputError(`context entry ${entry.path} is a file without a source path`);
+  }
+  const info = await stat(entry.source);
+  if (info.size !== entry.size) {
+    throw new InputError(
+      `file ${entry.source} (context path ${entry.path}) changed after the context was ` +
+        `collected: expected ${entry.size} bytes, found ${info.size}. Run the build again`,
+    );
+  }
+
+  const key = entry.source;
+  const cached = cache[key];
+  const ino = Number(info.ino ?? 0);
+  if (
+    cached &&
+    cached.size === info.size &&
+    cached.mtimeMs === info.mtimeMs &&
+    cached.ino === ino
+  ) {
+    updated[key] = cached;
+    return cached.sha256;
+  }
+
+  const hash = createHash("sha256");
+  let total = 0;
+  for await (const chunk of createReadStream(entry.source, { highWaterMark: 256 * 1024 })) {
+    hash.update(chunk as Uint8Array);
+    total += (chunk as Uint8Array).length;
+  }
+  if (total !== entry.size) {
+    throw new InputError(
+      `file ${entry.source} (context path ${entry.path}) changed while it was hashed: ` +
+        `expected ${entry.size} bytes, read ${total}. Run the build again`,
+    );
+  }
+  const sha256 = hash.digest("hex");
+  updated[key] = { size: info.size, mtimeMs: info.mtimeMs, ino, sha256 };
+  return sha256;
+}
+
+/** Runs `work` over `items` with at most `limit` calls in flight, keeping the input order in the results. */
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Reads the hash cache, or returns an empty one when the file is missing, unreadable or malformed. */
+async function readCache(file: string): Promise<Record<string, CacheRecord>> {
+  let document: unknown;
+  try {
+    document = JSON.parse(await readFile(file, "utf8"));
+  } catch {
+    return {};
+  }
+  if (!isCacheDocument(document)) return {};
+  const files: Record<string, CacheRecord> = {};
+  for (const [path, record] of Object.entries(document.files)) {
+    if (isCacheRecord(record)) files[path] = record;
+  }
+  return files;
+}
+
+/** Replaces the cache file atomically: write a temporary file beside it, then rename. */
+async function writeCache(file: string, files: Record<string, CacheRecord>): Promise<void> {
+  const document: CacheDocument = { version: CACHE_VERSION, files };
+  const temporary = join(
+    dirname(file),
+    `.${basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`,
+  );
+  await mkdir(dirname(file), { recursive: true });
+  try {
+    await writeFile(temporary, JSON.stringify(document) + "\n");
+    await rename(temporary, file);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+function isCacheDocument(value: unknown): value is CacheDocument {
+  if (typeof value !== "object" || value === null) return false;
+  const document = value as Partial<CacheDocument>;
+  return (
+    document.version === CACHE_VERSION &&
+    typeof document.files === "object" &&
+    document.files !== null &&
+    !Array.isArray(document.files)
+  );
+}
+
+function isCacheRecord(value: unknown): value is CacheRecord {
+  if (typeof value !== "object" || value === null) return false;
+  const record = value as Partial<CacheRecord>;
+  return (
+    typeof record.size === "number" &&
+    typeof record.mtimeMs === "number" &&
+    typeof record.ino === "number" &&
+    typeof record.sha256 === "string" &&
+    /^[0-9a-f]{64}$/.test(record.sha256)
+  );
+}

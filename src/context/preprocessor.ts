@@ -1,0 +1,510 @@
+/**
+ * The preprocessor: decides which local files form the build context, where each goes in the
+ * image, and which command runs the program. It keeps the semantics of Kubeflow Fairing's
+ * `BasePreProcessor` (input files under a path prefix, an output map, an inferred executable)
+ * and adds `.dockerignore` rules, root confinement and a reproducible entry list.
+ */
+import { lstat, readFile, readdir, readlink, realpath } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { basename, dirname, isAbsolute, normalize, posix, relative, resolve, sep } from "node:path";
+
+import * as dockerignore from "@balena/dockerignore";
+import type { Ignore } from "@balena/dockerignore";
+
+import { InputError } from "../errors.ts";
+import { silentLogger, type Logger } from "../log.ts";
+import { writeArchive, type ArchiveOptions, type ArchiveResult } from "./archive.ts";
+import { sortEntries, type ContextEntry } from "./entries.ts";
+
+type IgnoreFactory = () => Ignore;
+
+/**
+ * The matcher factory of `@balena/dockerignore`. The package is CommonJS (`module.exports =
+ * factory`), which runtimes expose as the default export, while its typings declare an ES
+ * default export, so both shapes are accepted.
+ */
+const imported = (dockerignore as unknown as { default: unknown }).default;
+const createIgnore = (
+  typeof imported === "function" ? imported : (imported as { default: unknown }).default
+) as IgnoreFactory;
+
+/** Options of `BasePreProcessor`, named like the fields of the `preprocessor` config section. */
+export interface PreProcessorOptions {
+  /** Absolute project root that input files and output-map sources are relative to. */
+  root: string;
+  /** Files and directories to put in the context, relative to `root`. */
+  inputFiles: string[];
+  /** The program the command runs, relative to `root`. Inferred when not given. */
+  executable?: string;
+  /** Default `["python"]`. */
+  command?: string[];
+  /** Absolute directory in the image the input files go under. Default `/app/`. */
+  pathPrefix?: string;
+  /** Extra files or directories: local path (relative to `root`) to absolute path in the image. */
+  outputMap?: Record<string, string>;
+  /** `.dockerignore`-syntax patterns, applied after those of `<root>/.dockerignore`. */
+  ignore?: string[];
+  /** Allows inputs, output-map sources and symlinks that resolve outside `root`. Default false. */
+  allowOutsideRoot?: boolean;
+  /** Receives warnings, e.g. an input file excluded by an ignore rule. Default `silentLogger`. */
+  logger?: Logger;
+}
+
+/** Where a context entry came from, for error messages. */
+interface Origin {
+  /** Config path of the value, e.g. `preprocessor.inputFiles[1]`. */
+  configPath: string;
+}
+
+/** State of one `collect()` run. */
+interface Collection {
+  entries: Map<string, { entry: ContextEntry; origin: Origin }>;
+  rules: Ignore;
+  hasExceptions: boolean;
+  realRoot: string;
+}
+
+/**
+ * Collects the build context of a project and derives the command that runs it: the class API
+ * of the original Fairing preprocessor.
+ */
+export class BasePreProcessor {
+  readonly root: string;
+  /** Input files, normalised (no `./`, no trailing `/`), duplicates removed, in the given order. */
+  readonly inputFiles: string[];
+  /** The program the command runs, relative to `root`, or undefined when none was inferred. */
+  readonly executable: string | undefined;
+  readonly command: string[];
+  /** Absolute directory in the image, always ending with `/`. */
+  readonly pathPrefix: string;
+  readonly outputMap: Record<string, string>;
+  readonly ignore: string[];
+  readonly allowOutsideRoot: boolean;
+  private readonly logger: Logger;
+  /** Index of each normalised input in the options' `inputFiles`, for error messages. */
+  private readonly inputIndex: Map<string, number>;
+
+  constructor(options: PreProcessorOptions) {
+    this.root = resolve(options.root);
+    this.command = [...(options.command ?? ["python"])];
+    this.pathPrefix = normalizePathPrefix(options.pathPrefix ?? "/app/");
+    this.outputMap = { ...(options.outputMap ?? {}) };
+    this.ignore = [...(options.ignore ?? [])];
+    this.allowOutsideRoot = options.allowOutsideRoot ?? false;
+    this.logger = options.logger ?? silentLogger;
+
+    this.inputIndex = new Map();
+    options.inputFiles.forEach((input, index) => {
+      if (typeof input !== "string" || input.trim() === "") {
+        throw new InputError(
+          `invalid input file ${JSON.stringify(input)} at preprocessor.inputFiles[${index}]: ` +
+            `it must be a non-empty path relative to the project root ${this.root}`,
+        );
+      }
+      const normalized = normalizeLocalPath(input);
+      if (!this.inputIndex.has(normalized)) this.inputIndex.set(normalized, index);
+    });
+    this.inputFiles = [...this.inputIndex.keys()];
+
+    this.executable =
+      options.executable !== undefined
+        ? normalizeLocalPath(options.executable)
+        : inferExecutable(this.inputFiles);
+  }
+
+  /**
+   * Returns the command that runs the program in the image: `command` plus the executable's
+   * path under `pathPrefix`, e.g. `["python", "/app/train.py"]`.
+   */
+  getCommand(): string[] {
+    const command = [...this.command];
+    if (this.executable !== undefined) {
+      command.push(this.pathPrefix + this.executable.split(sep).join("/"));
+    }
+    return command;
+  }
+
+  /** Returns true when the context holds `<pathPrefix>requirements.txt`. */
+  hasRequirements(entries: readonly ContextEntry[]): boolean {
+    const path = archivePath(this.pathPrefix + "requirements.txt");
+    return entries.some((entry) => entry.path === path && entry.type !== "directory");
+  }
+
+  /**
+   * Walks the input files and the output map, applies the ignore rules, adds parent directories
+   * and returns the entries sorted by the UTF-8 bytes of their path. Rejects with an
+   * `InputError` for a missing input, two sources mapped to one path, an output-map target
+   * that is not absolute or contains `..`, a path outside the root (unless `allowOutsideRoot`)
+   * and special files (sockets, FIFOs, devices).
+   */
+  async collect(): Promise<ContextEntry[]> {
+    const collection: Collection = {
+      entries: new Map(),
+      rules: createIgnore(),
+      hasExceptions: false,
+      realRoot: await realpath(this.root).catch((error: unknown) => {
+        throw new InputError(`project root ${this.root} is not readable: ${describe(error)}`);
+      }),
+    };
+    const patterns = [...(await this.readDockerignore()), ...this.ignore];
+    collection.rules.add(patterns);
+    collection.hasExceptions = patterns.some((pattern) => pattern.trim().startsWith("!"));
+
+    for (const input of this.inputFiles) {
+      await this.collectInput(collection, input);
+    }
+    for (const [source, target] of Object.entries(this.outputMap)) {
+      await this.collectOutputMapping(collection, source, target);
+    }
+
+    addParentDirectories(collection);
+    const entries = sortEntries([...collection.entries.values()].map(({ entry }) => entry));
+    this.checkExecutable(entries);
+    return entries;
+  }
+
+  /** Returns the local path of every file and symlink mapped to its absolute path in the image. */
+  async contextMap(): Promise<Record<string, string>> {
+    const map: Record<string, string> = {};
+    for (const entry of await this.collect()) {
+      if (entry.type !== "directory" && entry.source) map[entry.source] = `/${entry.path}`;
+    }
+    return map;
+  }
+
+  /** Collects the context and writes it to `sink` as a gzip-compressed tar (see `writeArchive`). */
+  async contextArchive(
+    sink: NodeJS.WritableStream | WritableStream<Uint8Array>,
+    options: ArchiveOptions = {},
+  ): Promise<ArchiveResult> {
+    return await writeArchive(await this.collect(), sink, options);
+  }
+
+  private async readDockerignore(): Promise<string[]> {
+    const file = resolve(this.root, ".dockerignore");
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw new InputError(`could not read ${file}: ${describe(error)}. Fix its permissions`);
+    }
+    return text
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line !== "" && !line.startsWith("#"));
+  }
+
+  private async collectInput(collection: Collection, input: string): Promise<void> {
+    const configPath = `preprocessor.inputFiles[${this.inputIndex.get(input)}]`;
+    const local = resolve(this.root, input);
+    const stats = await this.statSource(local, input, configPath);
+    const rootRelative = await this.checkInsideRoot(collection, local, input, configPath);
+
+    let targetBase: string;
+    if (rootRelative !== undefined) {
+      targetBase = archivePath(this.pathPrefix + rootRelative);
+    } else {
+      // NOTE: a source outside the root has no root-relative path, so the ignore rules are not
+      // applied to it and it lands under the path prefix by its base name.
+      targetBase = archivePath(this.pathPrefix + basename(local));
+    }
+
+    if (
+      rootRelative !== undefined &&
+      rootRelative !== "" &&
+      collection.rules.ignores(rootRelative)
+    ) {
+      this.logger.warn(
+        `input ${JSON.stringify(input)} (${configPath}) is excluded by an ignore rule in ` +
+          `.dockerignore or preprocessor.ignore. Remove the rule or the input`,
+      );
+      if (!stats.isDirectory() || !collection.hasExceptions) return;
+    }
+
+    await this.addTree(collection, local, stats, targetBase, rootRelative, { configPath });
+  }
+
+  private async collectOutputMapping(
+    collection: Collection,
+    source: string,
+    target: string,
+  ): Promise<void> {
+    const configPath = `preprocessor.outputMap[${JSON.stringify(source)}]`;
+    const targetPath = checkOutputTarget(target, configPath);
+    const normalized = normalizeLocalPath(source);
+    const local = resolve(this.root, normalized);
+    const stats = await this.statSource(local, source, configPath);
+    const rootRelative = await this.checkInsideRoot(collection, local, source, configPath);
+
+    if (
+      rootRelative !== undefined &&
+      rootRelative !== "" &&
+      collection.rules.ignores(rootRelative)
+    ) {
+      this.logger.warn(
+        `output-map source ${JSON.stringify(source)} (${configPath}) is excluded by an ignore ` +
+          `rule in .dockerignore or preprocessor.ignore. Remove the rule or the mapping`,
+      );
+      if (!stats.isDirectory() || !collection.hasExceptions) return;
+    }
+
+    await this.addTree(collection, local, stats, targetPath, rootRelative, { configPath });
+  }
+
+  /** Returns lstat of an input or output-map source, or rejects naming the config value. */
+  private async statSource(local: string, value: string, configPath: string): Promise<Stats> {
+    try {
+      return await lstat(local);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new InputError(
+          `input ${JSON.stringify(value)} at ${configPath} not found: ${local} does not exist. ` +
+            `Fix the path (relative to the project root ${this.root}) or remove it`,
+        );
+      }
+      throw new InputError(
+        `input ${JSON.stringify(value)} at ${configPath} is not readable: ${describe(error)}`,
+      );
+    }
+  }
+
+  /**
+   * Returns the path of `local` relative to the root ("" for the root itself), or undefined
+   * when it lies outside the root and `allowOutsideRoot` is set. Rejects when it lies outside
+   * the root, by its path or through a symlinked parent directory, and that is not allowed.
+   */
+  private async checkInsideRoot(
+    collection: Collection,
+    local: string,
+    value: string,
+    configPath: string,
+  ): Promise<string | undefined> {
+    const lexical = relativeInside(this.root, local);
+    // The entry itself may be a symlink (stored as such), so only its parent is resolved.
+    const resolved =
+      local === this.root
+        ? collection.realRoot
+        : resolve(await realpath(dirname(local)), basename(local));
+    const real = relativeInside(collection.realRoot, resolved);
+    if (lexical !== undefined && real !== undefined) return lexical;
+    if (this.allowOutsideRoot) return lexical;
+
+    throw new InputError(
+      `input ${JSON.stringify(value)} at ${configPath} resolves to ${resolved}, outside the ` +
+        `project root ${this.root}. Move it into the root or set ` +
+        `preprocessor.allowOutsideRoot: true`,
+    );
+  }
+
+  /** Adds `local` (a file, symlink or directory walked recursively) at `target` in the context. */
+  private async addTree(
+    collection: Collection,
+    local: string,
+    stats: Stats,
+    target: string,
+    rootRelative: string | undefined,
+    origin: Origin,
+  ): Promise<void> {
+    if (stats.isSymbolicLink()) {
+      const linkTarget = await readlink(local);
+      this.checkSymlink(collection, local, linkTarget, origin);
+      addEntry(
+        collection,
+        { path: target, type: "symlink", source: local, mode: 0o777, size: 0, linkTarget },
+        origin,
+      );
+      return;
+    }
+    if (stats.isFile()) {
+      const mode = (stats.mode & 0o111) !== 0 ? 0o755 : 0o644;
+      addEntry(
+        collection,
+        { path: target, type: "file", source: local, mode, size: stats.size },
+        origin,
+      );
+      return;
+    }
+    if (!stats.isDirectory()) {
+      throw new InputError(
+        `${local} (from ${origin.configPath}) is a ${specialFileKind(stats)}: only regular ` +
+          `files, directories and symlinks can go into the context. Remove it or add an ` +
+          `ignore pattern for it`,
+      );
+    }
+
+    const ignored =
+      rootRelative !== undefined && rootRelative !== "" && collection.rules.ignores(rootRelative);
+    if (!ignored && target !== "") {
+      addEntry(
+        collection,
+        { path: target, type: "directory", source: local, mode: 0o755, size: 0 },
+        origin,
+      );
+    }
+
+    const names = (await readdir(local)).sort();
+    for (const name of names) {
+      const childLocal = resolve(local, name);
+      const childRelative =
+        rootRelative === undefined ? undefined : joinRelative(rootRelative, name);
+      const childStats = await lstat(childLocal);
+      if (childRelative !== undefined && collection.rules.ignores(childRelative)) {
+        // Docker skips an ignored directory whole unless an exception rule may re-include
+        // something below it.
+        if (!childStats.isDirectory() || !collection.hasExceptions) continue;
+      }
+      const childTarget = target === "" ? name : `${target}/${name}`;
+      await this.addTree(collection, childLocal, childStats, childTarget, childRelative, origin);
+    }
+  }
+
+  /** Rejects a symlink whose target is absolute or escapes the root, unless allowed. */
+  private checkSymlink(
+    collection: Collection,
+    local: string,
+    linkTarget: string,
+    origin: Origin,
+  ): void {
+    if (this.allowOutsideRoot) return;
+    const resolved = resolve(dirname(local), linkTarget);
+    const inside =
+      !isAbsolute(linkTarget) &&
+      (relativeInside(this.root, resolved) !== undefined ||
+        relativeInside(collection.realRoot, resolved) !== undefined);
+    if (inside) return;
+    throw new InputError(
+      `symlink ${local} (from ${origin.configPath}) points to ${JSON.stringify(linkTarget)}, ` +
+        `outside the project root ${this.root}. Use a relative target inside the root, ` +
+        `exclude the link with an ignore pattern, or set preprocessor.allowOutsideRoot: true`,
+    );
+  }
+
+  /** Warns when an executable is set but no context entry holds it. */
+  private checkExecutable(entries: readonly ContextEntry[]): void {
+    if (this.executable === undefined) return;
+    const path = archivePath(this.pathPrefix + this.executable.split(sep).join("/"));
+    if (entries.some((entry) => entry.path === path)) return;
+    this.logger.warn(
+      `executable ${JSON.stringify(this.executable)} is not in the context (no /${path}). ` +
+        `Add it to preprocessor.inputFiles or set preprocessor.executable`,
+    );
+  }
+}
+
+/**
+ * Infers the executable as the original Fairing does: the only input when there is exactly
+ * one, else the only `.py` file (other than `__init__.py`) among the inputs, else none.
+ */
+export function inferExecutable(inputFiles: readonly string[]): string | undefined {
+  if (inputFiles.length === 1) return inputFiles[0];
+  const python = inputFiles.filter(
+    (input) => input.endsWith(".py") && basename(input) !== "__init__.py",
+  );
+  return python.length === 1 ? python[0] : undefined;
+}
+
+/** Normalises a local path: no `./`, no duplicate or trailing separators. */
+function normalizeLocalPath(path: string): string {
+  const normalized = normalize(path);
+  return normalized.length > 1 ? normalized.replace(/[\\/]+$/, "") : normalized;
+}
+
+/** Checks a path prefix (absolute, no `..`) and returns it with a trailing `/`. */
+function normalizePathPrefix(prefix: string): string {
+  if (!prefix.startsWith("/") || prefix.split("/").includes("..")) {
+    throw new InputError(
+      `invalid path prefix ${JSON.stringify(prefix)} at preprocessor.pathPrefix: it must be an ` +
+        `absolute path in the image without "..", e.g. /app/`,
+    );
+  }
+  const normalized = posix.normalize(prefix);
+  return normalized.endsWith("/") ? normalized : `${normalized}/`;
+}
+
+/** Checks an output-map target and returns its archive path (no leading or trailing `/`). */
+function checkOutputTarget(target: string, configPath: string): string {
+  const problem =
+    typeof target !== "string" || !target.startsWith("/")
+      ? "it must be an absolute path in the image, e.g. /app/conf.json"
+      : target.split("/").includes("..")
+        ? 'it must not contain ".." segments'
+        : archivePath(target) === ""
+          ? "it must name a path below /, e.g. /app/conf.json"
+          : undefined;
+  if (problem) {
+    throw new InputError(
+      `invalid output-map target ${JSON.stringify(target)} at ${configPath}: ${problem}`,
+    );
+  }
+  return archivePath(target);
+}
+
+/** Converts an image path to an archive path: normalised, without leading or trailing `/`. */
+function archivePath(imagePath: string): string {
+  return posix.normalize(`/${imagePath}`).replace(/^\/+/, "").replace(/\/+$/, "");
+}
+
+/** Returns `path` relative to `root` with `/` separators, or undefined when it is outside. */
+function relativeInside(root: string, path: string): string | undefined {
+  const rel = relative(root, path);
+  if (rel === "") return "";
+  if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
+  return rel.split(sep).join("/");
+}
+
+function joinRelative(parent: string, name: string): string {
+  return parent === "" ? name : `${parent}/${name}`;
+}
+
+/** Adds an entry, or rejects when another source already claims its path. */
+function addEntry(collection: Collection, entry: ContextEntry, origin: Origin): void {
+  const existing = collection.entries.get(entry.path);
+  if (!existing) {
+    collection.entries.set(entry.path, { entry, origin });
+    return;
+  }
+  if (existing.entry.type === "directory" && entry.type === "directory") return;
+  if (existing.entry.type === entry.type && existing.entry.source === entry.source) return;
+  throw new InputError(
+    `two sources map to the context path /${entry.path}: ${existing.entry.source} ` +
+      `(from ${existing.origin.configPath}) and ${entry.source} (from ${origin.configPath}). ` +
+      `Remove one of them or change the output-map target`,
+  );
+}
+
+/** Adds a directory entry (mode 0755) for every parent of every entry that lacks one. */
+function addParentDirectories(collection: Collection): void {
+  for (const [path, { origin }] of [...collection.entries]) {
+    let parent = posix.dirname(path);
+    while (parent !== "." && parent !== "/") {
+      const existing = collection.entries.get(parent);
+      if (existing && existing.entry.type !== "directory") {
+        throw new InputError(
+          `context path /${parent} is a ${existing.entry.type} from ` +
+            `${existing.origin.configPath}, but /${path} from ${origin.configPath} needs it to ` +
+            `be a directory. Change the output-map target or the path prefix`,
+        );
+      }
+      if (!existing) {
+        collection.entries.set(parent, {
+          entry: { path: parent, type: "directory", mode: 0o755, size: 0 },
+          origin,
+        });
+      }
+      parent = posix.dirname(parent);
+    }
+  }
+}
+
+function specialFileKind(stats: Stats): string {
+  if (stats.isSocket()) return "socket";
+  if (stats.isFIFO()) return "FIFO";
+  if (stats.isCharacterDevice()) return "character device";
+  if (stats.isBlockDevice()) return "block device";
+  return "special file";
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

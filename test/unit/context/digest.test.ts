@@ -1,0 +1,142 @@
+import { chmod, mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+
+import { InputError } from "../../../src/errors.ts";
+import { BasePreProcessor } from "../../../src/context/preprocessor.ts";
+import { contextDigest } from "../../../src/context/digest.ts";
+import type { ContextEntry } from "../../../src/context/entries.ts";
+import { makeTempDir, removeDir } from "../../services/common.ts";
+
+let base: string;
+let counter = 0;
+
+/** Creates a project with `files` and returns its root and collected entries. */
+async function project(
+  files: Record<string, string>,
+): Promise<{ root: string; entries: ContextEntry[] }> {
+  const root = join(base, `p${counter++}`);
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(root, path, ".."), { recursive: true });
+    await writeFile(join(root, path), content);
+  }
+  return { root, entries: await collect(root) };
+}
+
+async function collect(root: string): Promise<ContextEntry[]> {
+  return await new BasePreProcessor({ root, inputFiles: ["."] }).collect();
+}
+
+const files = { "train.py": "print(1)\n", "data/a.csv": "1,2\n", "data/b.csv": "3,4\n" };
+
+before(async () => {
+  base = await makeTempDir("digest");
+});
+
+after(async () => {
+  await removeDir(base);
+});
+
+describe("contextDigest", () => {
+  test("format and stability", async () => {
+    const { entries } = await project(files);
+    const digest = await contextDigest(entries);
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(await contextDigest(entries), digest);
+  });
+
+  test("same content same digest", async () => {
+    const first = await project(files);
+    const second = await project(files);
+    await utimes(join(second.root, "train.py"), 5, 5);
+    assert.equal(await contextDigest(first.entries), await contextDigest(second.entries));
+  });
+
+  test("entry order ignored", async () => {
+    const { entries } = await project(files);
+    assert.equal(await contextDigest([...entries].reverse()), await contextDigest(entries));
+  });
+
+  test("content change same size", async () => {
+    const { root, entries } = await project(files);
+    const before = await contextDigest(entries);
+    await writeFile(join(root, "train.py"), "print(2)\n");
+    assert.notEqual(await contextDigest(await collect(root)), before);
+  });
+
+  test("mode change", async () => {
+    const { root, entries } = await project(files);
+    const before = await contextDigest(entries);
+    await chmod(join(root, "train.py"), 0o755);
+    assert.notEqual(await contextDigest(await collect(root)), before);
+  });
+
+  test("rename changes digest", async () => {
+    const a = await project({ "x.txt": "same" });
+    const b = await project({ "y.txt": "same" });
+    assert.notEqual(await contextDigest(a.entries), await contextDigest(b.entries));
+  });
+
+  test("changed size rejected", async () => {
+    const { root, entries } = await project(files);
+    await writeFile(join(root, "train.py"), "print('longer')\n");
+    await assert.rejects(
+      contextDigest(entries),
+      (error: unknown) =>
+        error instanceof InputError && error.message.includes(join(root, "train.py")),
+    );
+  });
+
+  test("cache skips unchanged files", async () => {
+    const { root, entries } = await project(files);
+    const path = join(root, "train.py");
+    await utimes(path, 1000, 1000);
+    const cacheFile = join(base, `cache-${counter++}`, "hashes.json");
+    const digest = await contextDigest(entries, { cacheFile });
+    const cache = JSON.parse(await readFile(cacheFile, "utf8"));
+    assert.equal(Object.keys(cache.files).length, 3);
+
+    // Same size, mtime and inode but new bytes: a cache hit returns the old content hash.
+    await writeFile(path, "print(9)\n");
+    await utimes(path, 1000, 1000);
+    assert.equal(await contextDigest(entries, { cacheFile }), digest);
+    assert.notEqual(await contextDigest(entries), digest);
+  });
+
+  test("cache miss on mtime change", async () => {
+    const { root, entries } = await project(files);
+    const cacheFile = join(base, `cache-${counter++}.json`);
+    const digest = await contextDigest(entries, { cacheFile });
+    const path = join(root, "train.py");
+    await writeFile(path, "print(7)\n");
+    await utimes(path, 100, 100);
+    assert.notEqual(await contextDigest(entries, { cacheFile }), digest);
+  });
+
+  test("corrupt cache ignored", async () => {
+    const { entries } = await project(files);
+    const expected = await contextDigest(entries);
+    const cacheFile = join(base, `corrupt-${counter++}.json`);
+    for (const content of ["{not json", "[]", '{"version":1,"files":{"/x":{"size":"a"}}}']) {
+      await writeFile(cacheFile, content);
+      assert.equal(await contextDigest(entries, { cacheFile }), expected);
+      assert.equal(JSON.parse(await readFile(cacheFile, "utf8")).version, 1);
+    }
+  });
+
+  test("cache leaves no temp files", async () => {
+    const { entries } = await project(files);
+    const directory = join(base, `tidy-${counter++}`);
+    await contextDigest(entries, { cacheFile: join(directory, "hashes.json") });
+    assert.deepEqual(await readdir(directory), ["hashes.json"]);
+  });
+
+  test("many files hashed", async () => {
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 50; i++) many[`f/${i}.txt`] = `file ${i}\n`;
+    const { entries } = await project(many);
+    const first = await contextDigest(entries);
+    assert.equal(await contextDigest(entries), first);
+  });
+});
