@@ -1,0 +1,306 @@
+/**
+ * The append builder's planner and runner: no daemon, the context becomes one gzip layer on top
+ * of the base image, written to a registry, an OCI image layout or a docker-archive tarball.
+ */
+import { createWriteStream } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import type { Config } from "../../config/types.ts";
+import { writeArchive } from "../../context/archive.ts";
+import { FairingError } from "../../errors.ts";
+import { appendLayers, type AppendedImage } from "../../image/append.ts";
+import { resolveBase, type BaseImage } from "../../image/base.ts";
+import { writeDockerArchive, readDockerArchiveImage } from "../../image/docker-archive.ts";
+import { findLayoutTag, writeOciLayout } from "../../image/layout.ts";
+import { pushImage, type PushStats } from "../../image/push.ts";
+import { silentLogger, type Logger } from "../../log.ts";
+import type { ImageConfig } from "../../registry/manifest.ts";
+import { formatReference, withDigest, type ImageReference } from "../../registry/reference.ts";
+import { inputsForApply } from "../../plan/inputs.ts";
+import type { BuilderKindPlanner, KindPlan, PlanInputs } from "../../plan/kinds.ts";
+import type { BuildPlan, BuildResult, PlanStep, RunOptions } from "../../plan/types.ts";
+import { registryClients } from "../registries.ts";
+
+/** Label holding the context digest an image was built from. */
+export const CONTEXT_DIGEST_LABEL = "dev.fairing.context-digest";
+/** Label holding the manifest digest of the base image an image was built on. */
+export const BASE_DIGEST_LABEL = "dev.fairing.base-digest";
+
+/** `created` of every appended image: SOURCE_DATE_EPOCH when set, else the Unix epoch. */
+function createdTime(): string {
+  const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? "0");
+  return new Date((Number.isFinite(epoch) ? epoch : 0) * 1000).toISOString().replace(".000Z", "Z");
+}
+
+function outputOf(config: Config) {
+  return config.output;
+}
+
+/** Resolves a path of the `output` section against the config file's directory. */
+function outputPath(config: Config, path: string): string {
+  const base = config.file.startsWith("<") ? config.root : dirname(config.file);
+  return resolve(base, path);
+}
+
+/** Shows the target for people: a registry reference, or `name:tag` in a local file. */
+function describeTarget(config: Config, target: ImageReference): string {
+  const output = outputOf(config);
+  if (output.kind === "registry") return formatReference(target);
+  return `${target.repository}:${target.tag} in ${outputPath(config, output.path)} (${output.kind})`;
+}
+
+async function resolveConfiguredBase(
+  config: Config,
+  logger: Logger,
+  pinnedDigest?: string,
+): Promise<BaseImage> {
+  const clientFor = registryClients(config, logger);
+  let name = config.baseImage;
+  // Applying a plan uses the base digest the plan resolved, so a moved base tag cannot change
+  // what the plan showed.
+  if (pinnedDigest && config.baseImage !== "scratch" && !config.baseImage.startsWith("oci:")) {
+    const [withoutDigest] = config.baseImage.split("@");
+    name = `${withoutDigest}@${pinnedDigest}`;
+  }
+  try {
+    const base = await resolveBase(name, {
+      platform: config.platform,
+      root: config.root,
+      clientFor,
+      logger,
+    });
+    return { ...base, name: config.baseImage };
+  } catch (error) {
+    if (!(error instanceof FairingError)) throw error;
+    const at = config.locate(["baseImage"]);
+    const wrapped = new FairingError(
+      `${at.file}:${at.line}:${at.column}: baseImage: cannot resolve "${config.baseImage}": ${error.message}`,
+      { exitCode: error.exitCode, cause: error },
+    );
+    throw wrapped;
+  }
+}
+
+function labelsOf(config: ImageConfig | undefined): Record<string, string> {
+  return config?.config?.Labels ?? {};
+}
+
+/** Decides whether the target already holds an image of this context on this base. */
+async function checkUpToDate(
+  inputs: PlanInputs,
+  base: BaseImage,
+  logger: Logger,
+): Promise<{ upToDate: boolean; reason: string; digest?: string }> {
+  const { config, target } = inputs;
+  const output = config.output;
+  let found: { config: ImageConfig; digest: string } | undefined;
+
+  if (output.kind === "registry") {
+    const client = registryClients(config, logger)(target.registry);
+    const head = await client.headManifest(target.repository, target.tag!);
+    if (!head) return { upToDate: false, reason: `${formatReference(target)} does not exist yet` };
+    const manifest = JSON.parse(
+      new TextDecoder().decode((await client.getManifest(target.repository, head.digest)).bytes),
+    ) as { config?: { digest: string } };
+    if (!manifest.config) return { upToDate: false, reason: `${formatReference(target)} is not an image manifest` };
+    const bytes = await client.getBlobBytes(target.repository, manifest.config.digest);
+    found = { config: JSON.parse(new TextDecoder().decode(bytes)) as ImageConfig, digest: head.digest };
+  } else if (output.kind === "oci-layout") {
+    const dir = outputPath(config, output.path);
+    const descriptor = await findLayoutTag(dir, target.tag!);
+    if (!descriptor) return { upToDate: false, reason: `tag ${target.tag} is not in ${dir} yet` };
+    const manifest = JSON.parse(
+      await readFile(join(dir, "blobs", ...descriptor.digest.split(":")), "utf8"),
+    ) as { config: { digest: string } };
+    const configText = await readFile(join(dir, "blobs", ...manifest.config.digest.split(":")), "utf8");
+    found = { config: JSON.parse(configText) as ImageConfig, digest: descriptor.digest };
+  } else {
+    const path = outputPath(config, output.path);
+    const image = await readDockerArchiveImage(path, `${target.repository}:${target.tag}`);
+    if (!image) return { upToDate: false, reason: `${path} does not hold ${target.repository}:${target.tag}` };
+    found = image;
+  }
+
+  const labels = labelsOf(found.config);
+  if (labels[CONTEXT_DIGEST_LABEL] !== inputs.contextDigest) {
+    return { upToDate: false, reason: `the existing image was built from another context` };
+  }
+  if (labels[BASE_DIGEST_LABEL] !== (base.digest ?? "scratch")) {
+    return { upToDate: false, reason: `the base image ${config.baseImage} changed since the existing image was built` };
+  }
+  return { upToDate: true, reason: `${describeTarget(config, target)} is up to date`, digest: found.digest };
+}
+
+function planSteps(inputs: PlanInputs, base: BaseImage): PlanStep[] {
+  const { config, target, entries } = inputs;
+  const files = entries.filter((entry) => entry.type === "file");
+  const bytes = files.reduce((total, entry) => total + entry.size, 0);
+  const builder = config.builder.kind === "append" ? config.builder : undefined;
+  const steps: PlanStep[] = [
+    {
+      name: "collect-context",
+      description: `${files.length} files, ${bytes} bytes from ${config.root} under ${inputs.preprocessor.pathPrefix}`,
+    },
+    {
+      name: "resolve-base",
+      description:
+        base.kind === "scratch"
+          ? "scratch (no base layers)"
+          : `${config.baseImage} for ${config.platform} -> ${base.digest} (${base.manifest.layers.length} layers)`,
+    },
+    {
+      name: "archive-context",
+      description: `reproducible tar, gzip level ${builder?.compressionLevel ?? 6}`,
+    },
+  ];
+  const output = config.output;
+  if (output.kind === "registry") {
+    const sameRegistry = base.source?.reference.registry === target.registry;
+    steps.push(
+      {
+        name: "upload-layer",
+        description: sameRegistry
+          ? `base layers mounted from ${base.source!.reference.repository} when missing, context layer uploaded when missing`
+          : base.kind === "registry"
+            ? `base layers copied from ${base.source!.reference.registry} when missing, context layer uploaded when missing`
+            : "layers uploaded when missing",
+      },
+      { name: "push-config", description: `image config to ${target.registry}/${target.repository}` },
+      { name: "push-manifest", description: `manifest as ${formatReference(target)}` },
+    );
+  } else if (output.kind === "oci-layout") {
+    steps.push({ name: "write-oci-layout", description: `${describeTarget(config, target)}` });
+  } else {
+    steps.push({ name: "write-docker-archive", description: `${describeTarget(config, target)}` });
+  }
+  return steps;
+}
+
+async function planAppend(inputs: PlanInputs, options: RunOptions): Promise<KindPlan> {
+  const logger = options.logger ?? silentLogger;
+  const base = await resolveConfiguredBase(inputs.config, logger);
+  const verdict = await checkUpToDate(inputs, base, logger);
+  return {
+    steps: planSteps(inputs, base),
+    upToDate: verdict.upToDate,
+    reason: verdict.reason,
+    ...(base.digest ? { baseDigest: base.digest } : {}),
+  };
+}
+
+async function timed<T>(
+  steps: { name: string; milliseconds: number }[],
+  name: string,
+  options: RunOptions,
+  work: () => Promise<T>,
+): Promise<T> {
+  const started = performance.now();
+  options.onProgress?.({ step: name, status: "start" });
+  const result = await work();
+  const milliseconds = Math.round(performance.now() - started);
+  steps.push({ name, milliseconds });
+  options.onProgress?.({ step: name, status: "done" });
+  return result;
+}
+
+function resultImage(config: Config, target: ImageReference, digest: string): string {
+  if (config.output.kind === "registry") return formatReference(withDigest(target, digest));
+  return `${target.repository}:${target.tag}@${digest}`;
+}
+
+async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildResult> {
+  const logger = options.logger ?? silentLogger;
+  const steps: { name: string; milliseconds: number }[] = [];
+  const inputs = await timed(steps, "collect-context", options, () => inputsForApply(plan, options));
+  const { config, target } = inputs;
+  const base = await timed(steps, "resolve-base", options, () =>
+    resolveConfiguredBase(config, logger, plan.base.digest),
+  );
+  const destination =
+    config.output.kind === "registry" ? formatReference(target) : outputPath(config, config.output.path);
+
+  const verdict = await checkUpToDate(inputs, base, logger);
+  if (verdict.upToDate && verdict.digest) {
+    logger.info(`${describeTarget(config, target)} is up to date; nothing uploaded`);
+    return {
+      image: resultImage(config, target, verdict.digest),
+      digest: verdict.digest,
+      tag: inputs.tag,
+      upToDate: true,
+      destination,
+      steps,
+      blobs: { uploaded: 0, mounted: 0, skipped: 0, uploadedBytes: 0 },
+    };
+  }
+
+  const builder = config.builder.kind === "append" ? config.builder : undefined;
+  const workDir = await mkdtemp(join(tmpdir(), "fairing-append-"));
+  try {
+    const layerFile = join(workDir, "context.tar.gz");
+    const archive = await timed(steps, "archive-context", options, () =>
+      writeArchive(inputs.entries, createWriteStream(layerFile), {
+        level: builder?.compressionLevel ?? 6,
+        onProgress: (bytes) => options.onProgress?.({ step: "archive-context", status: "progress", bytes }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    );
+    logger.debug(`context layer ${archive.digest}: ${archive.size} bytes, diffID ${archive.diffID}`);
+
+    const appended: AppendedImage = appendLayers(
+      base,
+      [{ digest: archive.digest, size: archive.size, diffID: archive.diffID, comment: "fairing context" }],
+      {
+        command: inputs.preprocessor.getCommand(),
+        workingDir: inputs.preprocessor.pathPrefix,
+        env: config.env,
+        labels: {
+          ...config.labels,
+          [CONTEXT_DIGEST_LABEL]: inputs.contextDigest,
+          [BASE_DIGEST_LABEL]: base.digest ?? "scratch",
+        },
+        ...(config.user !== undefined ? { user: config.user } : {}),
+        created: createdTime(),
+      },
+    );
+    const image = { base, appended, layerFiles: new Map([[archive.digest, layerFile]]) };
+
+    let blobs: PushStats | undefined;
+    const output = config.output;
+    if (output.kind === "registry") {
+      const client = registryClients(config, logger)(target.registry);
+      blobs = await timed(steps, "push", options, () =>
+        pushImage(client, target.repository, target.tag!, image, {
+          logger,
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        }),
+      );
+    } else if (output.kind === "oci-layout") {
+      await timed(steps, "write-oci-layout", options, () =>
+        writeOciLayout(outputPath(config, output.path), target.tag!, image),
+      );
+    } else {
+      await timed(steps, "write-docker-archive", options, () =>
+        writeDockerArchive(outputPath(config, output.path), `${target.repository}:${target.tag}`, image),
+      );
+    }
+
+    return {
+      image: resultImage(config, target, appended.manifestDigest),
+      digest: appended.manifestDigest,
+      tag: inputs.tag,
+      upToDate: false,
+      destination,
+      steps,
+      ...(blobs ? { blobs } : {}),
+    };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** The append builder kind. */
+export const planner: BuilderKindPlanner = {
+  plan: planAppend,
+  apply: applyAppend,
+};

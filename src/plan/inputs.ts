@@ -1,0 +1,111 @@
+/**
+ * The inputs every builder kind plans from: the collected context, its digest, the tag derived
+ * from it, and the target reference.
+ */
+import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Config } from "../config/types.ts";
+import { contextDigest } from "../context/digest.ts";
+import { BasePreProcessor } from "../context/preprocessor.ts";
+import { FairingError } from "../errors.ts";
+import { sha256Hex } from "../image/digest.ts";
+import { silentLogger } from "../log.ts";
+import { parseReference, type ImageReference } from "../registry/reference.ts";
+import type { PlanInputs } from "./kinds.ts";
+import type { BuildPlan, RunOptions } from "./types.ts";
+
+/** Length of the hex tag `tag: auto` derives. 16 hex digits are 64 bits of the digest. */
+const AUTO_TAG_LENGTH = 16;
+
+/** Creates the preprocessor of a config. */
+export function preprocessorFor(config: Config, options: RunOptions = {}): BasePreProcessor {
+  const pre = config.preprocessor;
+  return new BasePreProcessor({
+    root: config.root,
+    inputFiles: pre.inputFiles,
+    ...(pre.executable !== undefined ? { executable: pre.executable } : {}),
+    command: pre.command,
+    pathPrefix: pre.pathPrefix,
+    outputMap: pre.outputMap,
+    ignore: pre.ignore,
+    allowOutsideRoot: pre.allowOutsideRoot,
+    logger: options.logger ?? silentLogger,
+  });
+}
+
+/**
+ * Returns the file caching content digests of the project's files, keyed by the project root:
+ * `$FAIRING_CACHE_DIR`, else `$XDG_CACHE_HOME/fairing`, else `~/.cache/fairing`.
+ */
+export function digestCacheFile(root: string): string {
+  const base =
+    process.env.FAIRING_CACHE_DIR ??
+    (process.env.XDG_CACHE_HOME ? join(process.env.XDG_CACHE_HOME, "fairing") : join(homedir(), ".cache", "fairing"));
+  return join(base, `digests-${sha256Hex(resolve(root)).slice(0, 16)}.json`);
+}
+
+/** Values of the config that change the built image, besides the context and the base. */
+async function imageSettings(config: Config, preprocessor: BasePreProcessor): Promise<unknown> {
+  const builder: Record<string, unknown> = { ...config.builder };
+  delete builder.push;
+  let dockerfile: string | undefined;
+  if ("dockerfilePath" in config.builder && config.builder.dockerfilePath) {
+    dockerfile = sha256Hex(await readFile(resolve(config.root, config.builder.dockerfilePath)));
+  }
+  return {
+    baseImage: config.baseImage,
+    platform: config.platform,
+    command: preprocessor.getCommand(),
+    workingDir: preprocessor.pathPrefix,
+    env: config.env,
+    labels: config.labels,
+    user: config.user ?? null,
+    builder,
+    dockerfile: dockerfile ?? null,
+  };
+}
+
+/** Derives the `tag: auto` tag from the context digest and the image settings. */
+export function autoTag(contextDigestValue: string, settings: unknown): string {
+  return sha256Hex(JSON.stringify({ context: contextDigestValue, settings })).slice(0, AUTO_TAG_LENGTH);
+}
+
+/** Returns the target reference: `registry/imageName:tag`, or `localhost/imageName:tag` without a registry. */
+export function targetReference(config: Config, tag: string): ImageReference {
+  if (!config.registry) return { registry: "localhost", repository: config.imageName, tag };
+  const reference = parseReference(`${config.registry.replace(/\/+$/, "")}/${config.imageName}`);
+  return { registry: reference.registry, repository: reference.repository, tag };
+}
+
+/** Collects the context and derives the tag and target: the shared first half of planning. */
+export async function collectInputs(config: Config, options: RunOptions = {}): Promise<PlanInputs> {
+  const preprocessor = preprocessorFor(config, options);
+  const entries = await preprocessor.collect();
+  const digest = await contextDigest(entries, { cacheFile: digestCacheFile(config.root) });
+  const tag =
+    config.tag === "auto" ? autoTag(digest, await imageSettings(config, preprocessor)) : config.tag;
+  return {
+    config,
+    preprocessor,
+    entries,
+    contextDigest: digest,
+    tag,
+    target: targetReference(config, tag),
+  };
+}
+
+/**
+ * Collects the inputs again when a plan is applied and checks that the context is the one the
+ * plan was made from, so `apply()` never builds something the plan did not show.
+ */
+export async function inputsForApply(plan: BuildPlan, options: RunOptions = {}): Promise<PlanInputs> {
+  const inputs = await collectInputs(plan.config, options);
+  if (inputs.contextDigest !== plan.contextDigest) {
+    throw new FairingError(
+      `the files of ${plan.config.root} changed after the plan was made (context digest ${plan.contextDigest} ` +
+        `is now ${inputs.contextDigest}); make a new plan and apply that`,
+    );
+  }
+  return inputs;
+}

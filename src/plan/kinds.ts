@@ -1,0 +1,36 @@
+/**
+ * The contract between the planner and each builder kind. `plan()` collects the context and
+ * derives the tag once, then hands both to the kind's planner; `apply()` hands the plan back.
+ * Kinds live in `src/builders/<kind>/plan.ts` and are imported lazily, so planning an append
+ * build never loads dockerode or the Kubernetes client.
+ */
+import type { Config } from "../config/types.ts";
+import type { BasePreProcessor } from "../context/preprocessor.ts";
+import type { ContextEntry } from "../context/entries.ts";
+import type { ImageReference } from "../registry/reference.ts";
+import type { BuildPlan, BuildResult, PlanStep, RunOptions } from "./types.ts";
+
+/** What the planner has computed before it asks a builder kind. */
+export interface PlanInputs {
+  config: Config;
+  preprocessor: BasePreProcessor;
+  /** Context entries, sorted, ignore rules applied. */
+  entries: ContextEntry[];
+  contextDigest: string;
+  tag: string;
+  /** Target reference with the tag; its registry is `config.registry`'s, or `localhost` for file outputs. */
+  target: ImageReference;
+}
+
+/** A builder kind's share of planning: its steps and whether the target is up to date. */
+export interface KindPlan {
+  steps: PlanStep[];
+  upToDate: boolean;
+  reason: string;
+  baseDigest?: string;
+}
+
+export interface BuilderKindPlanner {
+  plan(inputs: PlanInputs, options: RunOptions): Promise<KindPlan>;
+  apply(plan: BuildPlan, options: RunOptions): Promise<BuildResult>;
+}
