@@ -112,7 +112,15 @@ export interface RegistrySettings {
 
 export type ContextSourceConfig =
   | { kind: "gcs"; bucket?: string; project?: string; prefix: string; endpoint?: string }
-  | { kind: "s3"; bucket?: string; region: string; prefix: string; endpoint?: string }
+  | {
+      kind: "s3";
+      bucket?: string;
+      /** AWS account id; names the default bucket `fairing-<account>-<region>`. */
+      account?: string;
+      region: string;
+      prefix: string;
+      endpoint?: string;
+    }
   | {
       kind: "azure";
       account: string;

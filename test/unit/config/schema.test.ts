@@ -1,0 +1,143 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+import { loadConfig } from "../../../src/config/index.ts";
+import { DEFAULTS, DEFAULT_EXECUTOR_IMAGE } from "../../../src/config/defaults.ts";
+import { readConfigSchema } from "../../../src/config/schema.ts";
+import type { JsonSchema } from "../../../src/config/schema-problems.ts";
+
+const EXAMPLE = fileURLToPath(new URL("../../../fairing.config.example.yaml", import.meta.url));
+
+// Yields every field schema (properties of objects) with its dotted location.
+function* fields(schema: JsonSchema, where: string): Generator<[string, JsonSchema]> {
+  for (const [name, field] of Object.entries(schema.properties ?? {})) {
+    yield [`${where}.${name}`, field];
+  }
+}
+
+function resolve(root: JsonSchema, schema: JsonSchema): JsonSchema {
+  const ref = schema.$ref;
+  if (typeof ref !== "string") return schema;
+  const target = root.definitions?.[ref.replace("#/definitions/", "")];
+  assert.ok(target, `unresolved $ref ${ref}`);
+  return target;
+}
+
+describe("config schema", () => {
+  test("draft-07 with apiVersion const", async () => {
+    const schema = await readConfigSchema();
+    assert.equal(schema.$schema, "http://json-schema.org/draft-07/schema#");
+    assert.equal(schema.properties?.apiVersion?.const, "fairing/v1");
+    assert.deepEqual(schema.required, ["apiVersion", "baseImage"]);
+  });
+
+  test("closed objects", async () => {
+    const schema = await readConfigSchema();
+    const objects: [string, JsonSchema][] = [["root", schema]];
+    for (const [name, definition] of Object.entries(schema.definitions ?? {})) {
+      if (definition.properties) objects.push([name, definition]);
+    }
+    for (const [name, object] of objects) {
+      assert.equal(object.additionalProperties, false, `${name} allows unknown keys`);
+    }
+  });
+
+  test("fields documented", async () => {
+    const schema = await readConfigSchema();
+    const owners: [string, JsonSchema][] = [["root", schema]];
+    for (const [name, definition] of Object.entries(schema.definitions ?? {})) {
+      owners.push([name, definition]);
+    }
+    let count = 0;
+    for (const [owner, ownerSchema] of owners) {
+      for (const [where, field] of fields(ownerSchema, owner)) {
+        const resolved = resolve(schema, field);
+        assert.ok(resolved.description, `${where} has no description`);
+        assert.ok(
+          Array.isArray(resolved.examples) && resolved.examples.length > 0,
+          `${where} has no examples`,
+        );
+        count++;
+      }
+    }
+    assert.ok(count > 60, `only ${count} fields checked`);
+  });
+
+  test("builder kind branches", async () => {
+    const schema = await readConfigSchema();
+    const kinds = (schema.properties?.builder?.oneOf ?? []).map(
+      (branch) => resolve(schema, branch).properties?.kind?.const,
+    );
+    assert.deepEqual(kinds, ["append", "docker", "podman", "cluster"]);
+    const outputs = (schema.properties?.output?.oneOf ?? []).map((branch) =>
+      resolve(schema, branch),
+    );
+    assert.deepEqual(
+      outputs.map((output) => output.required),
+      [["kind"], ["kind", "path"], ["kind", "path"]],
+    );
+    const sources = (schema.properties?.contextSource?.oneOf ?? []).map(
+      (branch) => resolve(schema, branch).properties?.kind?.const,
+    );
+    assert.deepEqual(sources, ["gcs", "s3", "azure", "minio"]);
+  });
+
+  test("defaults match code", async () => {
+    const schema = await readConfigSchema();
+    const root = schema.properties ?? {};
+    const definitions = schema.definitions ?? {};
+    assert.equal(root.context?.default, DEFAULTS.context);
+    assert.equal(root.imageName?.default, DEFAULTS.imageName);
+    assert.equal(root.tag?.default, DEFAULTS.tag);
+    assert.equal(root.platform?.default, DEFAULTS.platform);
+    const preprocessor = definitions.preprocessor?.properties ?? {};
+    assert.deepEqual(preprocessor.command?.default, DEFAULTS.command);
+    assert.equal(preprocessor.pathPrefix?.default, DEFAULTS.pathPrefix);
+    assert.equal(definitions.push?.default, DEFAULTS.push);
+    assert.equal(
+      definitions.installRequirementsBeforeCopy?.default,
+      DEFAULTS.installRequirementsBeforeCopy,
+    );
+    assert.equal(
+      definitions.appendBuilder?.properties?.compressionLevel?.default,
+      DEFAULTS.compressionLevel,
+    );
+    const cluster = definitions.clusterBuilder?.properties ?? {};
+    assert.equal(cluster.executorImage?.default, DEFAULT_EXECUTOR_IMAGE);
+    assert.equal(cluster.timeoutSeconds?.default, DEFAULTS.timeoutSeconds);
+    assert.equal(cluster.startTimeoutSeconds?.default, DEFAULTS.startTimeoutSeconds);
+    assert.equal(cluster.cache?.default, DEFAULTS.cache);
+    assert.equal(cluster.createRegistrySecret?.default, DEFAULTS.createRegistrySecret);
+    assert.equal(definitions.prefix?.default, DEFAULTS.contextSourcePrefix);
+    assert.equal(definitions.region?.default, DEFAULTS.region);
+  });
+
+  test("executor image pinned", () => {
+    assert.match(DEFAULT_EXECUTOR_IMAGE, /^ghcr\.io\/osscontainertools\/kaniko:v\d+\.\d+\.\d+$/);
+    assert.ok(!DEFAULT_EXECUTOR_IMAGE.includes("gcr.io/kaniko-project"));
+  });
+});
+
+describe("example config", () => {
+  test("loads", async () => {
+    const config = await loadConfig(EXAMPLE, { env: {} });
+    assert.equal(config.baseImage, "scratch");
+    assert.ok(config.root.endsWith("/example"), config.root);
+    assert.deepEqual(config.preprocessor.inputFiles, ["main.sh", "data/"]);
+    assert.equal(config.preprocessor.executable, "main.sh");
+    assert.deepEqual(config.preprocessor.command, ["sh"]);
+    assert.deepEqual(config.preprocessor.outputMap, { "conf/prod.json": "/app/conf.json" });
+    assert.equal(config.builder.kind, "append");
+    assert.equal(config.output.kind, "oci-layout");
+  });
+
+  test("schema comment", async () => {
+    const text = await readFile(EXAMPLE, "utf8");
+    assert.ok(text.startsWith("# yaml-language-server: $schema=./schemas/fairing.schema.json\n"));
+    const document = parse(text) as Record<string, unknown>;
+    assert.equal(document.apiVersion, "fairing/v1");
+    assert.equal(document.context, "example");
+  });
+});
