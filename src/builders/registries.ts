@@ -6,7 +6,10 @@ import { RegistryClient } from "../registry/client.ts";
  * Returns a function giving one `RegistryClient` per registry host, with the host's
  * `registries` settings from the config, so tokens are fetched once per run.
  */
-export function registryClients(config: Config, logger: Logger): (registry: string) => RegistryClient {
+export function registryClients(
+  config: Config,
+  logger: Logger,
+): (registry: string) => RegistryClient {
   const clients = new Map<string, RegistryClient>();
   return (registry) => {
     let client = clients.get(registry);

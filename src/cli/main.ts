@@ -91,7 +91,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return command === undefined && !values.help ? 2 : 0;
   }
   if (!["validate", "plan", "apply"].includes(command) || positionals.length > 1) {
-    io.stderr(`fairing: unknown command "${positionals.join(" ")}"; use validate, plan or apply\n\n${USAGE}`);
+    io.stderr(
+      `fairing: unknown command "${positionals.join(" ")}"; use validate, plan or apply\n\n${USAGE}`,
+    );
     return 2;
   }
 
@@ -111,7 +113,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     const config = await loadConfig(values.file!);
     if (command === "validate") {
       if (values.json) {
-        io.stdout(JSON.stringify({ valid: true, file: config.file, builder: config.builder.kind }) + "\n");
+        io.stdout(
+          JSON.stringify({ valid: true, file: config.file, builder: config.builder.kind }) + "\n",
+        );
       } else {
         io.stdout(`${config.file}: valid (${config.builder.kind} builder)\n`);
       }
@@ -166,7 +170,16 @@ function reportError(error: unknown, io: Io, verbose: boolean, json: boolean): n
   if (json) {
     const problems = error instanceof ConfigError ? error.problems : undefined;
     io.stdout(
-      redact(JSON.stringify({ error: { type: error instanceof Error ? error.name : "Error", message, exitCode, ...(problems ? { problems } : {}) } })) + "\n",
+      redact(
+        JSON.stringify({
+          error: {
+            type: error instanceof Error ? error.name : "Error",
+            message,
+            exitCode,
+            ...(problems ? { problems } : {}),
+          },
+        }),
+      ) + "\n",
     );
   }
   io.stderr(redact(`fairing: ${message}`) + "\n");
@@ -176,7 +189,9 @@ function reportError(error: unknown, io: Io, verbose: boolean, json: boolean): n
   }
   if (verbose && error instanceof Error && error.stack) io.stderr(redact(error.stack) + "\n");
   else if (!(error instanceof FairingError)) {
-    io.stderr("this is a fairing bug or an unexpected failure; run again with --verbose for the stack trace\n");
+    io.stderr(
+      "this is a fairing bug or an unexpected failure; run again with --verbose for the stack trace\n",
+    );
   }
   return exitCode;
 }

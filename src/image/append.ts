@@ -50,7 +50,11 @@ export interface AppendedImage {
 }
 
 /** Returns the media types the appended image uses, matching the base's family. */
-export function mediaTypesFor(base: BaseImage): { manifest: string; config: string; layer: string } {
+export function mediaTypesFor(base: BaseImage): {
+  manifest: string;
+  config: string;
+  layer: string;
+} {
   return base.format === "docker"
     ? { manifest: DOCKER_MANIFEST, config: DOCKER_CONFIG, layer: DOCKER_LAYER_GZIP }
     : { manifest: OCI_MANIFEST, config: OCI_CONFIG, layer: OCI_LAYER_GZIP };

@@ -119,7 +119,9 @@ async function registryBase(name: string, options: ResolveBaseOptions): Promise<
     fetched = await client.getManifest(reference.repository, chosen.digest);
     parsed = parseManifestJson(fetched.bytes, where);
     if ("manifests" in parsed) {
-      throw new FairingError(`the index of ${where} points at another index; nested indexes are not supported`);
+      throw new FairingError(
+        `the index of ${where} points at another index; nested indexes are not supported`,
+      );
     }
   }
   const manifest = parsed as Manifest;
@@ -150,7 +152,8 @@ export function parseLayoutName(name: string, root: string): { dir: string; tag?
 
 function blobPath(dir: string, digest: string): string {
   const [algorithm, hex] = digest.split(":");
-  if (!algorithm || !hex) throw new FairingError(`invalid digest ${digest} in the image layout ${dir}`);
+  if (!algorithm || !hex)
+    throw new FairingError(`invalid digest ${digest} in the image layout ${dir}`);
   return join(dir, "blobs", algorithm, hex);
 }
 
@@ -158,7 +161,9 @@ async function readLayoutBlob(dir: string, digest: string): Promise<Uint8Array> 
   const bytes = await readFile(blobPath(dir, digest));
   const actual = `sha256:${sha256Hex(bytes)}`;
   if (digest.startsWith("sha256:") && actual !== digest) {
-    throw new FairingError(`blob ${digest} in the image layout ${dir} is corrupt: its content hashes to ${actual}`);
+    throw new FairingError(
+      `blob ${digest} in the image layout ${dir} is corrupt: its content hashes to ${actual}`,
+    );
   }
   return bytes;
 }
@@ -185,7 +190,10 @@ async function layoutBase(name: string, options: ResolveBaseOptions): Promise<Ba
       `tag "${tag}" not found in the OCI image layout ${dir}; tags there: ${tags.join(", ") || "none"}`,
     );
   }
-  let descriptor = candidates.length === 1 ? candidates[0]! : selectPlatform({ ...index, manifests: candidates }, options.platform, dir);
+  let descriptor =
+    candidates.length === 1
+      ? candidates[0]!
+      : selectPlatform({ ...index, manifests: candidates }, options.platform, dir);
   if (isIndexMediaType(descriptor.mediaType)) {
     const nested = parseManifestJson(await readLayoutBlob(dir, descriptor.digest), dir) as Index;
     descriptor = selectPlatform(nested, options.platform, dir);

@@ -31,7 +31,11 @@ function blobName(digest: string): string {
  * Writes `image` to the tarball at `path`, tagged `repoTag` (e.g. `team/mnist:3f2a`). The
  * tarball is written next to `path` and renamed into place when complete.
  */
-export async function writeDockerArchive(path: string, repoTag: string, image: ImageToWrite): Promise<void> {
+export async function writeDockerArchive(
+  path: string,
+  repoTag: string,
+  image: ImageToWrite,
+): Promise<void> {
   const staging = await mkdtemp(join(tmpdir(), "fairing-docker-archive-"));
   try {
     const blobs = layerBlobs(image);
@@ -40,7 +44,9 @@ export async function writeDockerArchive(path: string, repoTag: string, image: I
     });
     const { appended } = image;
     await putLayoutBlob(staging, appended.configDigest, () => bytesStream(appended.configBytes));
-    await putLayoutBlob(staging, appended.manifestDigest, () => bytesStream(appended.manifestBytes));
+    await putLayoutBlob(staging, appended.manifestDigest, () =>
+      bytesStream(appended.manifestBytes),
+    );
 
     const encoder = new TextEncoder();
     const manifestJson = encoder.encode(
@@ -131,7 +137,10 @@ export async function readDockerArchiveImage(
       const { bytesRead } = await handle.read(header, 0, 512, offset);
       if (bytesRead < 512 || header.every((byte) => byte === 0)) break;
       const name = new TextDecoder().decode(header.subarray(0, 100)).replace(/\0.*$/s, "");
-      const size = parseInt(new TextDecoder().decode(header.subarray(124, 136)).replace(/\0.*$/s, "").trim() || "0", 8);
+      const size = parseInt(
+        new TextDecoder().decode(header.subarray(124, 136)).replace(/\0.*$/s, "").trim() || "0",
+        8,
+      );
       if (!Number.isFinite(size) || size > MAX_SMALL_FILE) break;
       const content = new Uint8Array(size);
       await handle.read(content, 0, size, offset + 512);

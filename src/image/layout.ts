@@ -65,7 +65,9 @@ export async function putLayoutBlob(
     );
     const actual = `sha256:${hash.digest("hex")}`;
     if (actual !== digest) {
-      throw new FairingError(`blob ${digest} arrived with the content of ${actual}; retry the build`);
+      throw new FairingError(
+        `blob ${digest} arrived with the content of ${actual}; retry the build`,
+      );
     }
     await rename(temporary, path);
     return true;
@@ -113,7 +115,9 @@ export async function writeOciLayout(dir: string, tag: string, image: ImageToWri
   await putLayoutBlob(dir, appended.manifestDigest, () => bytesStream(appended.manifestBytes));
 
   const index = await readLayoutIndex(dir);
-  index.manifests = index.manifests.filter((descriptor) => descriptor.annotations?.[REF_NAME] !== tag);
+  index.manifests = index.manifests.filter(
+    (descriptor) => descriptor.annotations?.[REF_NAME] !== tag,
+  );
   index.manifests.push({
     mediaType: appended.manifestMediaType,
     digest: appended.manifestDigest,

@@ -37,7 +37,12 @@ export async function pushImage(
   const from = sameRegistry ? source.reference.repository : undefined;
 
   await forEachLimit(layerBlobs(image), options.concurrency ?? 3, async (blob) => {
-    options.onProgress?.({ step: "upload-layer", status: "start", message: blob.digest, total: blob.size });
+    options.onProgress?.({
+      step: "upload-layer",
+      status: "start",
+      message: blob.digest,
+      total: blob.size,
+    });
     let opened: ReadableStream<Uint8Array> | undefined;
     const result = await client.pushBlob(
       repository,
@@ -59,7 +64,13 @@ export async function pushImage(
       {
         ...(from ? { from } : {}),
         onProgress: (bytes, total) =>
-          options.onProgress?.({ step: "upload-layer", status: "progress", message: blob.digest, bytes, total }),
+          options.onProgress?.({
+            step: "upload-layer",
+            status: "progress",
+            message: blob.digest,
+            bytes,
+            total,
+          }),
       },
     );
     if (result === "uploaded") {
@@ -71,7 +82,11 @@ export async function pushImage(
       stats.skipped += 1;
     }
     options.logger.debug(`layer ${blob.digest} (${blob.size} bytes): ${result}`);
-    options.onProgress?.({ step: "upload-layer", status: "done", message: `${blob.digest} ${result}` });
+    options.onProgress?.({
+      step: "upload-layer",
+      status: "done",
+      message: `${blob.digest} ${result}`,
+    });
   });
 
   const { appended } = image;
@@ -92,6 +107,10 @@ export async function pushImage(
   options.onProgress?.({ step: "push-config", status: "done", message: appended.configDigest });
 
   await client.putManifest(repository, tag, appended.manifestBytes, appended.manifestMediaType);
-  options.onProgress?.({ step: "push-manifest", status: "done", message: `${tag} ${appended.manifestDigest}` });
+  options.onProgress?.({
+    step: "push-manifest",
+    status: "done",
+    message: `${tag} ${appended.manifestDigest}`,
+  });
   return stats;
 }

@@ -41,7 +41,9 @@ export function preprocessorFor(config: Config, options: RunOptions = {}): BaseP
 export function digestCacheFile(root: string): string {
   const base =
     process.env.FAIRING_CACHE_DIR ??
-    (process.env.XDG_CACHE_HOME ? join(process.env.XDG_CACHE_HOME, "fairing") : join(homedir(), ".cache", "fairing"));
+    (process.env.XDG_CACHE_HOME
+      ? join(process.env.XDG_CACHE_HOME, "fairing")
+      : join(homedir(), ".cache", "fairing"));
   return join(base, `digests-${sha256Hex(resolve(root)).slice(0, 16)}.json`);
 }
 
@@ -68,7 +70,10 @@ async function imageSettings(config: Config, preprocessor: BasePreProcessor): Pr
 
 /** Derives the `tag: auto` tag from the context digest and the image settings. */
 export function autoTag(contextDigestValue: string, settings: unknown): string {
-  return sha256Hex(JSON.stringify({ context: contextDigestValue, settings })).slice(0, AUTO_TAG_LENGTH);
+  return sha256Hex(JSON.stringify({ context: contextDigestValue, settings })).slice(
+    0,
+    AUTO_TAG_LENGTH,
+  );
 }
 
 /** Returns the target reference: `registry/imageName:tag`, or `localhost/imageName:tag` without a registry. */
@@ -99,7 +104,10 @@ export async function collectInputs(config: Config, options: RunOptions = {}): P
  * Collects the inputs again when a plan is applied and checks that the context is the one the
  * plan was made from, so `apply()` never builds something the plan did not show.
  */
-export async function inputsForApply(plan: BuildPlan, options: RunOptions = {}): Promise<PlanInputs> {
+export async function inputsForApply(
+  plan: BuildPlan,
+  options: RunOptions = {},
+): Promise<PlanInputs> {
   const inputs = await collectInputs(plan.config, options);
   if (inputs.contextDigest !== plan.contextDigest) {
     throw new FairingError(

@@ -8,7 +8,11 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { makeTempDir, removeDir, serviceUnavailable } from "../services/common.ts";
 import { pushBusyboxBase } from "../services/images.ts";
-import { registryUnavailableReason, startRegistry, type TestRegistry } from "../services/registry.ts";
+import {
+  registryUnavailableReason,
+  startRegistry,
+  type TestRegistry,
+} from "../services/registry.ts";
 import { REPO, cliCommand, runCliProcess, type Runtime } from "./cli-runtimes.ts";
 
 async function writeProject(dir: string, config: Record<string, unknown>): Promise<string> {
@@ -27,7 +31,12 @@ async function writeProject(dir: string, config: Record<string, unknown>): Promi
   return file;
 }
 
-async function writeDockerConfig(dir: string, host: string, user: string, password: string): Promise<string> {
+async function writeDockerConfig(
+  dir: string,
+  host: string,
+  user: string,
+  password: string,
+): Promise<string> {
   const configDir = join(dir, "docker-config");
   await mkdir(configDir, { recursive: true });
   const auth = Buffer.from(`${user}:${password}`).toString("base64");
@@ -49,7 +58,12 @@ for (const auth of ["htpasswd", "token"] as const) {
       await pushBusyboxBase(registry!.host, "base/busybox", "1", {
         credential: { username: registry!.username!, password: registry!.password! },
       });
-      credentials = await writeDockerConfig(work, registry!.host, registry!.username!, registry!.password!);
+      credentials = await writeDockerConfig(
+        work,
+        registry!.host,
+        registry!.username!,
+        registry!.password!,
+      );
     });
 
     after(async () => {
@@ -80,8 +94,15 @@ for (const auth of ["htpasswd", "token"] as const) {
         imageName: "wrong",
       });
       const wrongPassword = "wrong-password-4f9a1c";
-      const config = await writeDockerConfig(join(work, "wrong"), registry.host, registry.username!, wrongPassword);
-      const run = await runCliProcess("node", ["apply", "-f", file, "-v"], { DOCKER_CONFIG: config });
+      const config = await writeDockerConfig(
+        join(work, "wrong"),
+        registry.host,
+        registry.username!,
+        wrongPassword,
+      );
+      const run = await runCliProcess("node", ["apply", "-f", file, "-v"], {
+        DOCKER_CONFIG: config,
+      });
       assert.equal(run.code, 1);
       assert.ok(!run.stderr.includes(wrongPassword), "the password is not in stderr");
       assert.ok(!run.stdout.includes(wrongPassword), "the password is not in stdout");
@@ -90,7 +111,8 @@ for (const auth of ["htpasswd", "token"] as const) {
     for (const runtime of ["node", "deno", "bun"] as Runtime[]) {
       test(`apply from ${runtime}`, async (t) => {
         if (!registry) return serviceUnavailable(t, unavailable!);
-        if (!cliCommand(runtime)) return serviceUnavailable(t, `${runtime} is not installed; run npm ci`);
+        if (!cliCommand(runtime))
+          return serviceUnavailable(t, `${runtime} is not installed; run npm ci`);
         const file = await writeProject(join(work, runtime), {
           baseImage: `${registry.host}/base/busybox:1`,
           registry: `${registry.host}/team`,
@@ -100,12 +122,21 @@ for (const auth of ["htpasswd", "token"] as const) {
         const run = await runCliProcess(runtime, ["apply", "-f", file, "--json"], env);
         assert.equal(run.code, 0, run.stderr);
         const result = JSON.parse(run.stdout) as { image: string; tag: string; digest: string };
-        assert.match(result.image, new RegExp(`^${registry.host.replace(/\./g, "\\.")}/team/shared:[0-9a-f]{16}@sha256:[0-9a-f]{64}$`));
+        assert.match(
+          result.image,
+          new RegExp(
+            `^${registry.host.replace(/\./g, "\\.")}/team/shared:[0-9a-f]{16}@sha256:[0-9a-f]{64}$`,
+          ),
+        );
         assert.ok(!run.stderr.includes(registry.password!), "the password is not in stderr");
 
         const again = await runCliProcess(runtime, ["apply", "-f", file, "--json"], env);
         assert.equal(again.code, 0, again.stderr);
-        const second = JSON.parse(again.stdout) as { upToDate: boolean; tag: string; blobs: { uploaded: number } };
+        const second = JSON.parse(again.stdout) as {
+          upToDate: boolean;
+          tag: string;
+          blobs: { uploaded: number };
+        };
         assert.equal(second.upToDate, true);
         assert.equal(second.tag, result.tag);
         assert.equal(second.blobs.uploaded, 0);

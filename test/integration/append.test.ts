@@ -21,10 +21,17 @@ import {
 import { makeTempDir, removeDir, serviceUnavailable, which } from "../services/common.ts";
 import { startDockerd, type DockerdService } from "../services/dockerd.ts";
 import { pushBusyboxBase, type BaseImageBlobs } from "../services/images.ts";
-import { registryUnavailableReason, startRegistry, type TestRegistry } from "../services/registry.ts";
+import {
+  registryUnavailableReason,
+  startRegistry,
+  type TestRegistry,
+} from "../services/registry.ts";
 
 const execFileAsync = promisify(execFile);
-const EXAMPLE = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../../example");
+const EXAMPLE = resolve(
+  import.meta.dirname ?? new URL(".", import.meta.url).pathname,
+  "../../example",
+);
 
 interface CliRun {
   code: number;
@@ -84,7 +91,9 @@ describe("append builder against a registry", () => {
     registry = await startRegistry();
     work = await makeTempDir("append");
     ociBase = await pushBusyboxBase(registry!.host, "base/busybox", "1");
-    dockerBase = await pushBusyboxBase(registry!.host, "base/busybox-docker", "1", { format: "docker" });
+    dockerBase = await pushBusyboxBase(registry!.host, "base/busybox-docker", "1", {
+      format: "docker",
+    });
     await pushBusyboxBase(registry!.host, "base/busybox-multi", "1", { index: true });
     const started = await startDockerd();
     if ("unavailable" in started) dockerReason = started.unavailable;
@@ -138,8 +147,14 @@ describe("append builder against a registry", () => {
     assert.equal(manifest.layers[0]!.digest, ociBase.layerDigest);
     for (const layer of manifest.layers) {
       assert.equal(layer.mediaType, OCI_LAYER_GZIP);
-      const head = await fetch(`${registry.url}/v2/team/example/blobs/${layer.digest}`, { method: "HEAD" });
-      assert.equal(Number(head.headers.get("content-length")), layer.size, `size of ${layer.digest}`);
+      const head = await fetch(`${registry.url}/v2/team/example/blobs/${layer.digest}`, {
+        method: "HEAD",
+      });
+      assert.equal(
+        Number(head.headers.get("content-length")),
+        layer.size,
+        `size of ${layer.digest}`,
+      );
     }
     const config = JSON.parse(new TextDecoder().decode(configBytes)) as {
       config: { Cmd: string[]; WorkingDir: string; Env: string[]; Entrypoint: unknown };
@@ -162,7 +177,11 @@ describe("append builder against a registry", () => {
     }
 
     if (!dockerd) return serviceUnavailable(t, dockerReason);
-    const output = await dockerd.docker(["run", "--rm", `${registry.host}/team/example:${result.tag}`]);
+    const output = await dockerd.docker([
+      "run",
+      "--rm",
+      `${registry.host}/team/example:${result.tag}`,
+    ]);
     const greeting = (await readFile(join(EXAMPLE, "data/greeting.txt"), "utf8")).trim();
     assert.match(output, new RegExp(greeting.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
     assert.match(output, /FAIRING_RUNTIME=1/);
@@ -209,11 +228,17 @@ describe("append builder against a registry", () => {
       registry: `${registry.host}/team`,
       imageName: "changed",
     });
-    const first = JSON.parse((await runCli(["apply", "-f", file, "--json"])).stdout) as { tag: string };
+    const first = JSON.parse((await runCli(["apply", "-f", file, "--json"])).stdout) as {
+      tag: string;
+    };
     await writeFile(join(dir, "example/data/greeting.txt"), "hello again\n");
     const run = await runCli(["apply", "-f", file, "--json"]);
     assert.equal(run.code, 0, run.stderr);
-    const second = JSON.parse(run.stdout) as { tag: string; upToDate: boolean; blobs: { uploaded: number; skipped: number } };
+    const second = JSON.parse(run.stdout) as {
+      tag: string;
+      upToDate: boolean;
+      blobs: { uploaded: number; skipped: number };
+    };
     assert.notEqual(second.tag, first.tag);
     assert.equal(second.upToDate, false);
     assert.equal(second.blobs.skipped, 1, "the base layer is already in the repository");
@@ -232,7 +257,9 @@ describe("append builder against a registry", () => {
     assert.equal(run.code, 0, run.stderr);
     const { tag } = JSON.parse(run.stdout) as { tag: string };
     const client = new RegistryClient(registry.host, { credential: null });
-    const manifest = JSON.parse(new TextDecoder().decode((await client.getManifest("team/multi", tag)).bytes)) as {
+    const manifest = JSON.parse(
+      new TextDecoder().decode((await client.getManifest("team/multi", tag)).bytes),
+    ) as {
       config: { digest: string };
     };
     const config = JSON.parse(
@@ -250,7 +277,10 @@ describe("append builder against a registry", () => {
     });
     const missing = await runCli(["apply", "-f", arm]);
     assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /fairing\.yaml:\d+:\d+: baseImage: .*linux\/s390x.*linux\/arm64, linux\/amd64/s);
+    assert.match(
+      missing.stderr,
+      /fairing\.yaml:\d+:\d+: baseImage: .*linux\/s390x.*linux\/arm64, linux\/amd64/s,
+    );
   });
 
   test("docker base keeps docker media types", async (t) => {
@@ -279,7 +309,11 @@ describe("append builder against a registry", () => {
     );
     assert.equal(manifest.layers[0]!.digest, dockerBase.layerDigest);
     if (!dockerd) return serviceUnavailable(t, dockerReason);
-    const output = await dockerd.docker(["run", "--rm", `${registry.host}/team/docker-media:${tag}`]);
+    const output = await dockerd.docker([
+      "run",
+      "--rm",
+      `${registry.host}/team/docker-media:${tag}`,
+    ]);
     assert.match(output, /FAIRING_RUNTIME=1/);
   });
 
@@ -328,10 +362,15 @@ describe("append builder against a registry", () => {
     assert.equal(run.code, 0, run.stderr);
     const { tag, upToDate } = JSON.parse(run.stdout) as { tag: string; upToDate: boolean };
     assert.equal(upToDate, false);
-    const again = JSON.parse((await runCli(["apply", "-f", file, "--json"])).stdout) as { upToDate: boolean };
+    const again = JSON.parse((await runCli(["apply", "-f", file, "--json"])).stdout) as {
+      upToDate: boolean;
+    };
     assert.equal(again.upToDate, true);
     if (which("skopeo")) {
-      const { stdout } = await execFileAsync("skopeo", ["inspect", `docker-archive:${join(dir, "image.tar")}`]);
+      const { stdout } = await execFileAsync("skopeo", [
+        "inspect",
+        `docker-archive:${join(dir, "image.tar")}`,
+      ]);
       assert.match(stdout, /FAIRING_RUNTIME=1/);
     }
     if (!dockerd) return serviceUnavailable(t, dockerReason);

@@ -41,7 +41,12 @@ export interface BaseImageBlobs {
   manifestDigest: string;
   manifestMediaType: string;
   /** The arm64 variant and the index, when `index` was set. */
-  arm64?: { config: Uint8Array; configDigest: string; manifest: Uint8Array; manifestDigest: string };
+  arm64?: {
+    config: Uint8Array;
+    configDigest: string;
+    manifest: Uint8Array;
+    manifestDigest: string;
+  };
   index?: { bytes: Uint8Array; digest: string; mediaType: string };
 }
 
@@ -153,8 +158,18 @@ export async function pushBusyboxBase(
   await push(blobs.configDigest, blobs.config);
   if (blobs.index && blobs.arm64) {
     await push(blobs.arm64.configDigest, blobs.arm64.config);
-    await client.putManifest(repository, blobs.arm64.manifestDigest, blobs.arm64.manifest, blobs.manifestMediaType);
-    await client.putManifest(repository, blobs.manifestDigest, blobs.manifest, blobs.manifestMediaType);
+    await client.putManifest(
+      repository,
+      blobs.arm64.manifestDigest,
+      blobs.arm64.manifest,
+      blobs.manifestMediaType,
+    );
+    await client.putManifest(
+      repository,
+      blobs.manifestDigest,
+      blobs.manifest,
+      blobs.manifestMediaType,
+    );
     await client.putManifest(repository, tag, blobs.index.bytes, blobs.index.mediaType);
   } else {
     await client.putManifest(repository, tag, blobs.manifest, blobs.manifestMediaType);

@@ -86,7 +86,9 @@ export class AppendBuilder {
   /** Returns `registry/imageName:tag`. */
   fullImageName(tag: string): string {
     const name = this.options.imageName ?? "fairing-job";
-    return this.options.registry ? `${this.options.registry.replace(/\/+$/, "")}/${name}:${tag}` : `${name}:${tag}`;
+    return this.options.registry
+      ? `${this.options.registry.replace(/\/+$/, "")}/${name}:${tag}`
+      : `${name}:${tag}`;
   }
 
   /** Returns a V1PodSpec-shaped object running the built image; call `build()` first. */

@@ -103,9 +103,13 @@ async function checkUpToDate(
     const manifest = JSON.parse(
       new TextDecoder().decode((await client.getManifest(target.repository, head.digest)).bytes),
     ) as { config?: { digest: string } };
-    if (!manifest.config) return { upToDate: false, reason: `${formatReference(target)} is not an image manifest` };
+    if (!manifest.config)
+      return { upToDate: false, reason: `${formatReference(target)} is not an image manifest` };
     const bytes = await client.getBlobBytes(target.repository, manifest.config.digest);
-    found = { config: JSON.parse(new TextDecoder().decode(bytes)) as ImageConfig, digest: head.digest };
+    found = {
+      config: JSON.parse(new TextDecoder().decode(bytes)) as ImageConfig,
+      digest: head.digest,
+    };
   } else if (output.kind === "oci-layout") {
     const dir = outputPath(config, output.path);
     const descriptor = await findLayoutTag(dir, target.tag!);
@@ -113,12 +117,19 @@ async function checkUpToDate(
     const manifest = JSON.parse(
       await readFile(join(dir, "blobs", ...descriptor.digest.split(":")), "utf8"),
     ) as { config: { digest: string } };
-    const configText = await readFile(join(dir, "blobs", ...manifest.config.digest.split(":")), "utf8");
+    const configText = await readFile(
+      join(dir, "blobs", ...manifest.config.digest.split(":")),
+      "utf8",
+    );
     found = { config: JSON.parse(configText) as ImageConfig, digest: descriptor.digest };
   } else {
     const path = outputPath(config, output.path);
     const image = await readDockerArchiveImage(path, `${target.repository}:${target.tag}`);
-    if (!image) return { upToDate: false, reason: `${path} does not hold ${target.repository}:${target.tag}` };
+    if (!image)
+      return {
+        upToDate: false,
+        reason: `${path} does not hold ${target.repository}:${target.tag}`,
+      };
     found = image;
   }
 
@@ -127,9 +138,16 @@ async function checkUpToDate(
     return { upToDate: false, reason: `the existing image was built from another context` };
   }
   if (labels[BASE_DIGEST_LABEL] !== (base.digest ?? "scratch")) {
-    return { upToDate: false, reason: `the base image ${config.baseImage} changed since the existing image was built` };
+    return {
+      upToDate: false,
+      reason: `the base image ${config.baseImage} changed since the existing image was built`,
+    };
   }
-  return { upToDate: true, reason: `${describeTarget(config, target)} is up to date`, digest: found.digest };
+  return {
+    upToDate: true,
+    reason: `${describeTarget(config, target)} is up to date`,
+    digest: found.digest,
+  };
 }
 
 function planSteps(inputs: PlanInputs, base: BaseImage): PlanStep[] {
@@ -166,7 +184,10 @@ function planSteps(inputs: PlanInputs, base: BaseImage): PlanStep[] {
             ? `base layers copied from ${base.source!.reference.registry} when missing, context layer uploaded when missing`
             : "layers uploaded when missing",
       },
-      { name: "push-config", description: `image config to ${target.registry}/${target.repository}` },
+      {
+        name: "push-config",
+        description: `image config to ${target.registry}/${target.repository}`,
+      },
       { name: "push-manifest", description: `manifest as ${formatReference(target)}` },
     );
   } else if (output.kind === "oci-layout") {
@@ -212,13 +233,17 @@ function resultImage(config: Config, target: ImageReference, digest: string): st
 async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildResult> {
   const logger = options.logger ?? silentLogger;
   const steps: { name: string; milliseconds: number }[] = [];
-  const inputs = await timed(steps, "collect-context", options, () => inputsForApply(plan, options));
+  const inputs = await timed(steps, "collect-context", options, () =>
+    inputsForApply(plan, options),
+  );
   const { config, target } = inputs;
   const base = await timed(steps, "resolve-base", options, () =>
     resolveConfiguredBase(config, logger, plan.base.digest),
   );
   const destination =
-    config.output.kind === "registry" ? formatReference(target) : outputPath(config, config.output.path);
+    config.output.kind === "registry"
+      ? formatReference(target)
+      : outputPath(config, config.output.path);
 
   const verdict = await checkUpToDate(inputs, base, logger);
   if (verdict.upToDate && verdict.digest) {
@@ -241,15 +266,25 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
     const archive = await timed(steps, "archive-context", options, () =>
       writeArchive(inputs.entries, createWriteStream(layerFile), {
         level: builder?.compressionLevel ?? 6,
-        onProgress: (bytes) => options.onProgress?.({ step: "archive-context", status: "progress", bytes }),
+        onProgress: (bytes) =>
+          options.onProgress?.({ step: "archive-context", status: "progress", bytes }),
         ...(options.signal ? { signal: options.signal } : {}),
       }),
     );
-    logger.debug(`context layer ${archive.digest}: ${archive.size} bytes, diffID ${archive.diffID}`);
+    logger.debug(
+      `context layer ${archive.digest}: ${archive.size} bytes, diffID ${archive.diffID}`,
+    );
 
     const appended: AppendedImage = appendLayers(
       base,
-      [{ digest: archive.digest, size: archive.size, diffID: archive.diffID, comment: "fairing context" }],
+      [
+        {
+          digest: archive.digest,
+          size: archive.size,
+          diffID: archive.diffID,
+          comment: "fairing context",
+        },
+      ],
       {
         command: inputs.preprocessor.getCommand(),
         workingDir: inputs.preprocessor.pathPrefix,
@@ -281,7 +316,11 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
       );
     } else {
       await timed(steps, "write-docker-archive", options, () =>
-        writeDockerArchive(outputPath(config, output.path), `${target.repository}:${target.tag}`, image),
+        writeDockerArchive(
+          outputPath(config, output.path),
+          `${target.repository}:${target.tag}`,
+          image,
+        ),
       );
     }
 
