@@ -29,7 +29,9 @@ export class InputError extends FairingError {
 /** Formats one config problem as `file:line:column: path: message`. */
 export function formatProblem(problem: ConfigProblem): string {
   const where = `${problem.file}:${problem.line}:${problem.column}`;
-  return problem.path ? `${where}: ${problem.path}: ${problem.message}` : `${where}: ${problem.message}`;
+  return problem.path
+    ? `${where}: ${problem.path}: ${problem.message}`
+    : `${where}: ${problem.message}`;
 }
 
 /** Invalid config: carries every problem found, each with its file:line:column. */

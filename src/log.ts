@@ -59,7 +59,8 @@ export function createLogger(options: {
   const threshold = ORDER[options.level ?? "info"];
   const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
   const emit = (level: Exclude<LogLevel, "silent">, message: string) => {
-    if (ORDER[level] >= threshold) write(redact(level === "info" ? message : `${level}: ${message}`));
+    if (ORDER[level] >= threshold)
+      write(redact(level === "info" ? message : `${level}: ${message}`));
   };
   return {
     debug: (message) => emit("debug", message),

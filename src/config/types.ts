@@ -95,10 +95,7 @@ export interface ClusterBuilderConfig {
 }
 
 export type BuilderConfig =
-  | AppendBuilderConfig
-  | DockerBuilderConfig
-  | PodmanBuilderConfig
-  | ClusterBuilderConfig;
+  AppendBuilderConfig | DockerBuilderConfig | PodmanBuilderConfig | ClusterBuilderConfig;
 
 export type OutputConfig =
   | { kind: "registry" }

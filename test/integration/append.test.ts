@@ -147,7 +147,7 @@ describe("append builder against a registry", () => {
     assert.equal(manifest.layers[0]!.digest, ociBase.layerDigest);
     for (const layer of manifest.layers) {
       assert.equal(layer.mediaType, OCI_LAYER_GZIP);
-      const head = await fetch(`${registry.url}/v2/team/example/blobs/${layer.digest}`, {
+      const head: Response = await fetch(`${registry.url}/v2/team/example/blobs/${layer.digest}`, {
         method: "HEAD",
       });
       assert.equal(
