@@ -1,9 +1,9 @@
 /**
  * A Kubernetes API server of our own for the cluster builder tests, on 127.0.0.1 over plain
  * HTTP. It follows the wire conventions the builder relies on: object JSON, generateName,
- * uid/resourceVersion, 409 AlreadyExists, label selectors, `watch=true` event streams (which a
- * test can drop mid-stream or expire with 410 Gone), pod log `follow=true`, deletion with
- * propagationPolicy and Status objects for errors. A scriptable kubelet creates the Pod of each
+ * uid/resourceVersion, 409 AlreadyExists, label selectors, `watch=true` event streams, pod log
+ * `follow=true`, deletion with propagationPolicy and Status objects for errors. A test can drop
+ * the watch streams mid-stream or expire their resourceVersion with 410 Gone. A scriptable kubelet creates the Pod of each
  * Job and makes it succeed, fail or stay Pending. Every Job and Secret sent is validated with
  * kubernetes-models (the Kubernetes OpenAPI schema) and checked for unknown fields.
  */
@@ -63,11 +63,11 @@ export interface KubeApiServer {
   objects(resource: Resource): KubeObject[];
   /** Sets what the kubelet does with the next pods, in order; the last one repeats. */
   script(...scripts: PodScript[]): void;
-  /** Makes the next `count` Job creations answer 409 AlreadyExists. */
+  /** Makes the next `count` Job creations fail with 409 AlreadyExists. */
   conflictNextJobs(count: number): void;
   /** Ends every open watch stream without an error, as a dropped connection would. */
   dropWatches(): void;
-  /** Makes watches from a resourceVersion before the current one answer 410 Gone. */
+  /** Makes watches from a resourceVersion before the current one fail with 410 Gone. */
   expireHistory(): void;
   /** Number of watch requests received, by resource. */
   watchCount: Record<Resource, number>;

@@ -1,0 +1,161 @@
+/**
+ * The cluster kind's planner: the steps `fairing plan` shows and the run `fairing apply` does.
+ * An image is up to date when its tag already exists in the registry.
+ */
+import type { ClusterBuilderConfig, Config } from "../../config/types.ts";
+import type { BasePreProcessor } from "../../context/preprocessor.ts";
+import { InputError } from "../../errors.ts";
+import { silentLogger, type Logger } from "../../log.ts";
+import { inputsForApply } from "../../plan/inputs.ts";
+import type { BuilderKindPlanner, KindPlan, PlanInputs } from "../../plan/kinds.ts";
+import type { BuildPlan, BuildResult, PlanStep, RunOptions } from "../../plan/types.ts";
+import { formatReference } from "../../registry/reference.ts";
+import { CONTEXT_DOCKERFILE } from "../docker/context.ts";
+import { checkUpToDate, registryDigest } from "../docker/planning.ts";
+import { dockerfileText } from "../docker/settings.ts";
+import { runClusterBuild, type ClusterBuilderOptions } from "./builder.ts";
+import { createContextSource } from "./sources.ts";
+
+function clusterConfig(config: Config): ClusterBuilderConfig {
+  return config.builder as ClusterBuilderConfig;
+}
+
+/** Returns the ClusterBuilder options a config gives; the context source is created here. */
+export function clusterOptionsFromConfig(
+  config: Config,
+  preprocessor: BasePreProcessor,
+  logger: Logger = silentLogger,
+): ClusterBuilderOptions {
+  const builder = clusterConfig(config);
+  if (!config.contextSource) {
+    throw new InputError(
+      `${config.file}: builder.kind cluster needs contextSource (gcs, s3, azure or minio) to upload the context to`,
+    );
+  }
+  const options: ClusterBuilderOptions = {
+    preprocessor,
+    baseImage: config.baseImage,
+    imageName: config.imageName,
+    push: builder.push,
+    buildArgs: builder.buildArgs,
+    env: config.env,
+    registries: config.registries,
+    logger,
+    contextSource: createContextSource(config.contextSource),
+    executorImage: builder.executorImage,
+    cache: builder.cache,
+    timeoutSeconds: builder.timeoutSeconds,
+    startTimeoutSeconds: builder.startTimeoutSeconds,
+    cleanup: builder.cleanup,
+    createRegistrySecret: builder.createRegistrySecret,
+    podSpec: builder.podSpec,
+  };
+  if (config.registry !== undefined) options.registry = config.registry;
+  if (config.user !== undefined) options.user = config.user;
+  if (builder.dockerfilePath !== undefined) options.dockerfilePath = builder.dockerfilePath;
+  if (builder.namespace !== undefined) options.namespace = builder.namespace;
+  if (builder.kubeconfig !== undefined) options.kubeconfig = builder.kubeconfig;
+  if (builder.context !== undefined) options.context = builder.context;
+  if (builder.cacheRepo !== undefined) options.cacheRepo = builder.cacheRepo;
+  if (builder.registrySecret !== undefined) options.registrySecret = builder.registrySecret;
+  return options;
+}
+
+function clusterSteps(inputs: PlanInputs, dockerfile: string): PlanStep[] {
+  const { config } = inputs;
+  const builder = clusterConfig(config);
+  const source = config.contextSource;
+  const reference = formatReference(inputs.target);
+  const files = inputs.entries.filter((entry) => entry.type === "file");
+  const bytes = files.reduce((sum, entry) => sum + entry.size, 0);
+  const where = source
+    ? source.kind === "azure"
+      ? `azure container ${source.container} of account ${source.account}`
+      : `${source.kind} bucket ${source.bucket ?? "(default)"}`
+    : "(no contextSource)";
+  const cleanup = Object.entries(builder.cleanup)
+    .filter(([, enabled]) => enabled)
+    .map(([what]) => what);
+  return [
+    {
+      name: "write-dockerfile",
+      description: builder.dockerfilePath
+        ? `use the project's Dockerfile ${builder.dockerfilePath}`
+        : `generate a Dockerfile on ${config.baseImage}`,
+      detail: dockerfile,
+    },
+    {
+      name: "archive-context",
+      description: `archive ${inputs.entries.length} context entries (${files.length} files, ${bytes} bytes) and the Dockerfile as ${CONTEXT_DOCKERFILE} into a gzip tar`,
+    },
+    {
+      name: "upload-context",
+      description: `upload the archive to ${where} under ${source?.prefix ?? ""}context-<sha256>.tar.gz, unless it is there already`,
+    },
+    {
+      name: "create-job",
+      description: `create a Job in namespace ${builder.namespace ?? "(from the kubeconfig)"} running ${builder.executorImage} to build ${reference}${builder.push ? "" : " without pushing"}`,
+    },
+    {
+      name: "follow-logs",
+      description: "follow the build pod's log and wait for the Job to finish",
+    },
+    {
+      name: "cleanup",
+      description:
+        cleanup.length > 0 ? `delete the ${cleanup.join(", ")} after the build` : "keep everything",
+    },
+  ];
+}
+
+/** The cluster kind's share of planning and applying. */
+export const planner: BuilderKindPlanner = {
+  async plan(inputs: PlanInputs, options: RunOptions): Promise<KindPlan> {
+    const logger = options.logger ?? silentLogger;
+    const builderOptions = clusterOptionsFromConfig(inputs.config, inputs.preprocessor, logger);
+    const dockerfile = await dockerfileText(builderOptions, inputs.entries);
+    const steps = clusterSteps(inputs, dockerfile);
+    const reference = formatReference(inputs.target);
+    const { upToDate, reason } = await checkUpToDate(
+      `registry ${inputs.target.registry}`,
+      reference,
+      () => registryDigest(inputs.config, inputs.target, logger),
+    );
+    return { steps, upToDate, reason };
+  },
+
+  async apply(plan: BuildPlan, options: RunOptions): Promise<BuildResult> {
+    const logger = options.logger ?? silentLogger;
+    const inputs = await inputsForApply(plan, options);
+    const reference = formatReference(inputs.target);
+
+    if (plan.upToDate) {
+      const digest = await registryDigest(inputs.config, inputs.target, logger).catch(
+        () => undefined,
+      );
+      if (digest) {
+        logger.info(`${reference} is up to date (${digest}); nothing to build`);
+        return {
+          image: `${reference}@${digest}`,
+          digest,
+          tag: inputs.tag,
+          upToDate: true,
+          destination: reference,
+          steps: [],
+        };
+      }
+      logger.info(`${reference} was up to date when planned but is gone now; building it`);
+    }
+
+    const builderOptions = clusterOptionsFromConfig(inputs.config, inputs.preprocessor, logger);
+    const dockerfile = await dockerfileText(builderOptions, inputs.entries);
+    return await runClusterBuild({
+      ...options,
+      logger,
+      options: builderOptions,
+      entries: inputs.entries,
+      dockerfile,
+      target: inputs.target,
+    });
+  },
+};
