@@ -3,8 +3,9 @@
  * depend on each other agree. Values of the wrong type are skipped here because the schema
  * check already reports them.
  */
-import { constants, type Stats } from "node:fs";
-import { access, stat } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import type { Stats } from "node:fs";
+import { rm, stat, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, posix, relative, resolve } from "node:path";
 import type { ConfigProblem } from "../errors.ts";
 import { isValidTag, parseReference } from "../registry/reference.ts";
@@ -343,18 +344,30 @@ function checkTag(inputs: CheckInputs, problems: Problems): void {
   );
 }
 
+/**
+ * Creates and removes an empty file in `directory`. access(W_OK) is not enough: Deno's
+ * implementation reads only the mode bits, and root passes it on read-only mounts.
+ */
+async function canCreateFileIn(directory: string): Promise<boolean> {
+  const probe = join(directory, `.fairing-write-check-${randomBytes(6).toString("hex")}`);
+  try {
+    await writeFile(probe, "", { flag: "wx" });
+  } catch {
+    return false;
+  }
+  await rm(probe, { force: true });
+  return true;
+}
+
 async function checkWritableParent(path: string): Promise<string | undefined> {
   let directory = dirname(path);
   for (;;) {
     const info = await statOrUndefined(directory);
     if (info) {
       if (!info.isDirectory()) return `"${directory}" is a file, so "${path}" cannot be created`;
-      try {
-        await access(directory, constants.W_OK);
-        return undefined;
-      } catch {
-        return `directory "${directory}" is not writable`;
-      }
+      return (await canCreateFileIn(directory))
+        ? undefined
+        : `directory "${directory}" is not writable`;
     }
     const parent = dirname(directory);
     if (parent === directory) return `no existing parent directory of "${path}"`;

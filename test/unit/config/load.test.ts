@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
@@ -787,13 +788,20 @@ describe("loadConfig problems", () => {
   });
 
   test("unwritable output directory", async (t) => {
-    if (process.getuid?.() === 0) {
-      t.skip("root can write to read-only directories, so the check cannot fail here");
-      return;
-    }
     const locked = join(project, "locked");
     await mkdir(locked, { recursive: true });
-    await chmod(locked, 0o500);
+    // Root writes to directories whatever their mode, so as root the directory becomes a
+    // read-only tmpfs mount instead, which access(W_OK) rejects for every user.
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", locked]);
+      if (mounted.status !== 0) {
+        t.skip(`running as root and cannot mount a read-only tmpfs: ${mounted.stderr}`);
+        return;
+      }
+    } else {
+      await chmod(locked, 0o500);
+    }
     try {
       const error = await problemsOf([
         "apiVersion: fairing/v1",
@@ -803,7 +811,8 @@ describe("loadConfig problems", () => {
       assert.equal(error.problems[0]?.path, "output.path");
       assert.match(error.problems[0]?.message ?? "", /is not writable/);
     } finally {
-      await chmod(locked, 0o700);
+      if (asRoot) spawnSync("umount", [locked]);
+      else await chmod(locked, 0o700);
     }
   });
 });
