@@ -19,10 +19,20 @@ export class FairingError extends Error {
   }
 }
 
-/** Invalid user input that is not part of a config file: a bad argument, reference or option. */
+/**
+ * Invalid user input: a bad argument, reference, option or project file. `configPath` names the
+ * config value the input came from (e.g. `["preprocessor", "inputFiles", 1]`), so the planner
+ * can report it at that value's file:line:column.
+ */
 export class InputError extends FairingError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, { ...options, exitCode: 2 });
+  readonly configPath: (string | number)[] | undefined;
+
+  constructor(
+    message: string,
+    options: { cause?: unknown; configPath?: (string | number)[] } = {},
+  ) {
+    super(message, { exitCode: 2, cause: options.cause });
+    this.configPath = options.configPath;
   }
 }
 
@@ -67,7 +77,7 @@ export class RegistryError extends FairingError {
   }
 }
 
-/** A build that ran and failed; `outputTail` holds the last lines the builder printed. */
+/** A build that ran and failed, with the last lines the builder printed in `outputTail`. */
 export class BuildError extends FairingError {
   readonly outputTail: string[];
 

@@ -77,7 +77,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       },
     });
   } catch (error) {
-    io.stderr(`fairing: ${(error as Error).message}\n\n${USAGE}`);
+    io.stderr(`fairing: ${describeArgumentError(error as Error)}\n\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -90,10 +90,18 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     io.stdout(USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
-  if (!["validate", "plan", "apply"].includes(command) || positionals.length > 1) {
+  if (!["validate", "plan", "apply"].includes(command)) {
+    io.stderr(`fairing: unknown command "${command}"; use validate, plan or apply\n\n${USAGE}`);
+    return 2;
+  }
+  if (positionals.length > 1) {
     io.stderr(
-      `fairing: unknown command "${positionals.join(" ")}"; use validate, plan or apply\n\n${USAGE}`,
+      `fairing: unexpected argument "${positionals[1]}" after ${command}; name the config file with -f FILE\n`,
     );
+    return 2;
+  }
+  if (values.quiet && values.verbose) {
+    io.stderr("fairing: --quiet and --verbose contradict each other; pass one of them\n");
     return 2;
   }
 
@@ -104,14 +112,23 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     progress: progressPrinter(io, level),
   });
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new FairingError("interrupted"));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // The first Ctrl-C stops the build at the next safe point (no tag is written after it); a
+  // second one exits at once.
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    io.stderr("fairing: interrupted; stopping (press Ctrl-C again to exit at once)\n");
+    controller.abort(new FairingError("interrupted"));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
 
   try {
     const { loadConfig } = await import("../config/load.ts");
     const config = await loadConfig(values.file!);
     if (command === "validate") {
+      // The project files are walked too (not hashed), so validate rejects what plan would.
+      const { collectContext } = await import("../plan/inputs.ts");
+      await collectContext(config, { logger });
       if (values.json) {
         io.stdout(
           JSON.stringify({ valid: true, file: config.file, builder: config.builder.kind }) + "\n",
@@ -157,11 +174,26 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     }
     return 0;
   } catch (error) {
+    if (controller.signal.aborted) {
+      io.stderr("fairing: interrupted; the build stopped before writing the tag\n");
+      return 130;
+    }
     return reportError(error, io, values.verbose ?? false, values.json ?? false);
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
+}
+
+/** Rewords a `parseArgs` error as one plain sentence. */
+function describeArgumentError(error: Error): string {
+  const option = /'([^']+)'/.exec(error.message)?.[1];
+  const code = (error as { code?: string }).code;
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option) return `unknown option "${option}"`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option) {
+    return `option "${option}" needs a value`;
+  }
+  return error.message;
 }
 
 function reportError(error: unknown, io: Io, verbose: boolean, json: boolean): number {

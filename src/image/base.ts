@@ -90,6 +90,26 @@ function scratchBase(platform: string): BaseImage {
   };
 }
 
+/**
+ * Rejects a single-platform base built for another platform than the one configured. Configs
+ * without os or architecture (some hand-made images) are accepted.
+ */
+function checkPlatform(config: ImageConfig, platform: string, where: string): void {
+  const wanted = parsePlatform(platform);
+  if (!config.os || !config.architecture) return;
+  const variantDiffers =
+    wanted.variant !== undefined &&
+    config.variant !== undefined &&
+    wanted.variant !== config.variant;
+  if (config.os === wanted.os && config.architecture === wanted.architecture && !variantDiffers) {
+    return;
+  }
+  const offered = [config.os, config.architecture, config.variant].filter(Boolean).join("/");
+  throw new InputError(
+    `${where} is built for ${offered} only, not ${platform}; set platform to ${offered} or use a base image built for ${platform}`,
+  );
+}
+
 function formatOf(mediaType: string): "oci" | "docker" {
   return mediaType.startsWith("application/vnd.docker.") ? "docker" : "oci";
 }
@@ -126,13 +146,15 @@ async function registryBase(name: string, options: ResolveBaseOptions): Promise<
   }
   const manifest = parsed as Manifest;
   const configBytes = await client.getBlobBytes(reference.repository, manifest.config.digest);
+  const config = parseConfig(configBytes, where);
+  checkPlatform(config, options.platform, where);
   return {
     name,
     kind: "registry",
     digest: fetched.digest,
     manifest,
     manifestMediaType: manifest.mediaType ?? fetched.mediaType,
-    config: parseConfig(configBytes, where),
+    config,
     format: formatOf(manifest.mediaType ?? fetched.mediaType),
     source: { client, reference },
     openBlob: (digest) => client.getBlob(reference.repository, digest),
@@ -200,6 +222,7 @@ async function layoutBase(name: string, options: ResolveBaseOptions): Promise<Ba
   }
   const manifest = parseManifestJson(await readLayoutBlob(dir, descriptor.digest), dir) as Manifest;
   const config = parseConfig(await readLayoutBlob(dir, manifest.config.digest), dir);
+  checkPlatform(config, options.platform, `the OCI image layout ${dir}`);
   const mediaType = manifest.mediaType ?? descriptor.mediaType;
   return {
     name,

@@ -21,6 +21,8 @@ export interface PushOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Blob uploads running at once; default 3. */
   concurrency?: number;
+  /** Stops the push before the next blob and before the manifest, so no tag is written. */
+  signal?: AbortSignal;
 }
 
 /** Pushes `image` to `repository` on `client` and tags it `tag`; returns the transfer counts. */
@@ -37,6 +39,7 @@ export async function pushImage(
   const from = sameRegistry ? source.reference.repository : undefined;
 
   await forEachLimit(layerBlobs(image), options.concurrency ?? 3, async (blob) => {
+    options.signal?.throwIfAborted();
     options.onProgress?.({
       step: "upload-layer",
       status: "start",
@@ -55,6 +58,7 @@ export async function pushImage(
           opened = await blob.open();
           const reader = opened.getReader();
           for (;;) {
+            options.signal?.throwIfAborted();
             const { done, value } = await reader.read();
             if (done) return;
             yield value;
@@ -106,6 +110,7 @@ export async function pushImage(
   }
   options.onProgress?.({ step: "push-config", status: "done", message: appended.configDigest });
 
+  options.signal?.throwIfAborted();
   await client.putManifest(repository, tag, appended.manifestBytes, appended.manifestMediaType);
   options.onProgress?.({
     step: "push-manifest",

@@ -4,11 +4,12 @@
  */
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { Config } from "../config/types.ts";
 import { contextDigest } from "../context/digest.ts";
+import type { ContextEntry } from "../context/entries.ts";
 import { BasePreProcessor } from "../context/preprocessor.ts";
-import { FairingError } from "../errors.ts";
+import { ConfigError, FairingError, InputError } from "../errors.ts";
 import { sha256Hex } from "../image/digest.ts";
 import { silentLogger } from "../log.ts";
 import { parseReference, type ImageReference } from "../registry/reference.ts";
@@ -28,9 +29,42 @@ export function preprocessorFor(config: Config, options: RunOptions = {}): BaseP
     command: pre.command,
     pathPrefix: pre.pathPrefix,
     outputMap: pre.outputMap,
-    ignore: pre.ignore,
+    ignore: [...pre.ignore, ...outputExclusion(config)],
     allowOutsideRoot: pre.allowOutsideRoot,
     logger: options.logger ?? silentLogger,
+  });
+}
+
+/**
+ * Returns an ignore pattern for a file output inside the project root, so an image written into
+ * the project is not packed into the next build's context.
+ */
+function outputExclusion(config: Config): string[] {
+  if (config.output.kind === "registry") return [];
+  const path = relative(config.root, resolve(config.root, config.output.path));
+  if (path === "" || path.startsWith("..") || isAbsolute(path)) return [];
+  // Escape the characters .dockerignore patterns treat as wildcards.
+  return [
+    path
+      .split(sep)
+      .join("/")
+      .replace(/[*?[\]\\]/g, "\\$&"),
+  ];
+}
+
+/**
+ * Removes the directories that exist only because a file output was written into the project
+ * (e.g. `out/` for `output.path: out/image`), so the first and later builds see the same context.
+ */
+function dropOutputParents(config: Config, entries: ContextEntry[]): ContextEntry[] {
+  if (config.output.kind === "registry") return entries;
+  const output = resolve(config.root, config.output.path);
+  return entries.filter((entry) => {
+    if (entry.type !== "directory" || !entry.source) return true;
+    const below = relative(entry.source, output);
+    const isParentOfOutput = below !== "" && !below.startsWith("..") && !isAbsolute(below);
+    if (!isParentOfOutput) return true;
+    return entries.some((other) => other.path.startsWith(`${entry.path}/`));
   });
 }
 
@@ -85,19 +119,52 @@ export function targetReference(config: Config, tag: string): ImageReference {
 
 /** Collects the context and derives the tag and target: the shared first half of planning. */
 export async function collectInputs(config: Config, options: RunOptions = {}): Promise<PlanInputs> {
-  const preprocessor = preprocessorFor(config, options);
-  const entries = await preprocessor.collect();
-  const digest = await contextDigest(entries, { cacheFile: digestCacheFile(config.root) });
-  const tag =
-    config.tag === "auto" ? autoTag(digest, await imageSettings(config, preprocessor)) : config.tag;
+  const { preprocessor, entries } = await collectContext(config, options);
+  const digest = await contextDigest(entries, {
+    cacheFile: digestCacheFile(config.root),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  const buildKey = autoTag(digest, await imageSettings(config, preprocessor));
+  const tag = config.tag === "auto" ? buildKey : config.tag;
   return {
     config,
     preprocessor,
     entries,
     contextDigest: digest,
+    buildKey,
     tag,
     target: targetReference(config, tag),
   };
+}
+
+/**
+ * Collects the context entries of a config. A problem with a project file that names the config
+ * value it came from is reported at that value's position, like any other config problem.
+ */
+export async function collectContext(
+  config: Config,
+  options: RunOptions = {},
+): Promise<{ preprocessor: BasePreProcessor; entries: ContextEntry[] }> {
+  try {
+    const preprocessor = preprocessorFor(config, options);
+    const entries = dropOutputParents(config, await preprocessor.collect());
+    return { preprocessor, entries };
+  } catch (error) {
+    if (!(error instanceof InputError) || !error.configPath) throw error;
+    const position = config.locate(error.configPath);
+    throw new ConfigError([
+      { ...position, path: formatConfigPath(error.configPath), message: error.message },
+    ]);
+  }
+}
+
+/** Formats a config path as `preprocessor.inputFiles[1]`. */
+function formatConfigPath(path: readonly (string | number)[]): string {
+  return path
+    .map((part, index) =>
+      typeof part === "number" ? `[${part}]` : index === 0 ? part : `.${part}`,
+    )
+    .join("");
 }
 
 /**

@@ -17,6 +17,11 @@ export interface PlanInputs {
   /** Context entries, sorted, ignore rules applied. */
   entries: ContextEntry[];
   contextDigest: string;
+  /**
+   * Hash of the context digest and every setting that changes the image; `tag: auto` uses it as
+   * the tag, and builders store it in the image so a fixed tag is rebuilt when a setting changes.
+   */
+  buildKey: string;
   tag: string;
   /** Target reference with the tag; its registry is `config.registry`'s, or `localhost` for file outputs. */
   target: ImageReference;

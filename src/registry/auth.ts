@@ -5,7 +5,7 @@
  */
 import { RegistryError } from "../errors.ts";
 import { redact, registerSecret } from "../log.ts";
-import type { Credential } from "./credentials.ts";
+import { unauthorizedHint, type Credential } from "./credentials.ts";
 
 /** One parsed `WWW-Authenticate` challenge. */
 export interface AuthChallenge {
@@ -200,7 +200,7 @@ export class TokenSource {
       const text = await response.text().catch(() => "");
       const hint =
         response.status === 401 || response.status === 403
-          ? `check credentials for ${this.registry} in ~/.docker/config.json or run docker login ${this.registry}`
+          ? unauthorizedHint(this.registry, this.credential)
           : "the token server failed; retry";
       throw new RegistryError(
         `token request to ${realmUrl.origin}${realmUrl.pathname} for ${this.registry} failed ` +

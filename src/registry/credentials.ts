@@ -292,3 +292,23 @@ export async function resolveCredential(
   }
   return null;
 }
+
+/**
+ * Returns what to do after a registry answered 401: which credentials it rejected and where they
+ * came from, or where fairing looked when it found none.
+ */
+export function unauthorizedHint(
+  registry: string,
+  credential: Credential | null,
+  env: Record<string, string | undefined> = process.env,
+): string {
+  if (credential) {
+    const from = credential.source ? ` from ${credential.source}` : "";
+    return `the registry rejected the credentials for ${registry}${from}; update them or run docker login ${registry}`;
+  }
+  const places = [
+    ...(env.REGISTRY_AUTH_FILE ? [env.REGISTRY_AUTH_FILE] : []),
+    dockerConfigPath(env),
+  ].join(" and ");
+  return `no credentials for ${registry} were found in ${places}; run docker login ${registry}`;
+}

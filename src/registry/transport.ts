@@ -11,7 +11,7 @@ import {
   TokenSource,
   type AuthChallenge,
 } from "./auth.ts";
-import { resolveCredential, type Credential } from "./credentials.ts";
+import { resolveCredential, unauthorizedHint, type Credential } from "./credentials.ts";
 import { DOCKER_HUB, isLoopbackRegistry } from "./reference.ts";
 
 /** Options shared by the transport and the client. */
@@ -87,6 +87,7 @@ export class RegistryTransport {
   private readonly retryDelayMs: number;
   private credentialOption: Credential | null | undefined;
   private credentialPromise: Promise<Credential | null> | undefined;
+  private resolvedCredential: Credential | null | undefined;
   private basePromise: Promise<string> | undefined;
   private challenge: AuthChallenge | undefined;
   private tokens: TokenSource | undefined;
@@ -104,7 +105,10 @@ export class RegistryTransport {
   /** Returns the credential in use, resolving it from the config files on first use. */
   credential(): Promise<Credential | null> {
     if (this.credentialOption !== undefined) return Promise.resolve(this.credentialOption);
-    this.credentialPromise ??= resolveCredential(this.registry);
+    this.credentialPromise ??= resolveCredential(this.registry).then((credential) => {
+      this.resolvedCredential = credential;
+      return credential;
+    });
     return this.credentialPromise;
   }
 
@@ -294,7 +298,9 @@ export class RegistryTransport {
     const host = this.registry;
     const name = spec.repository ? `${host}/${spec.repository}` : host;
     if (status === 401) {
-      return `check credentials for ${host} in ~/.docker/config.json or run docker login ${host}`;
+      const credential =
+        this.credentialOption !== undefined ? this.credentialOption : this.resolvedCredential;
+      return unauthorizedHint(host, credential ?? null);
     }
     if (status === 403)
       return `the credentials for ${host} lack access to ${name}; check permissions`;

@@ -84,6 +84,7 @@ for (const auth of ["htpasswd", "token"] as const) {
       assert.equal(run.code, 1, run.stderr);
       assert.match(run.stderr, /401|unauthori[sz]ed|credentials/i);
       assert.match(run.stderr, new RegExp(registry.host.replace(/\./g, "\\.")));
+      assert.match(run.stderr, /no credentials for .* were found in .*empty-docker-config/);
     });
 
     test("wrong password is not printed", async (t) => {
@@ -106,6 +107,7 @@ for (const auth of ["htpasswd", "token"] as const) {
       assert.equal(run.code, 1);
       assert.ok(!run.stderr.includes(wrongPassword), "the password is not in stderr");
       assert.ok(!run.stdout.includes(wrongPassword), "the password is not in stdout");
+      assert.match(run.stderr, /rejected the credentials .* from .*config\.json/);
     });
 
     for (const runtime of ["node", "deno", "bun"] as Runtime[]) {

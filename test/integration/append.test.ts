@@ -9,6 +9,8 @@ import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { main } from "../../src/cli/main.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { apply, plan } from "../../src/plan/plan.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import {
   DOCKER_CONFIG,
@@ -347,6 +349,109 @@ describe("append builder against a registry", () => {
     assert.equal(run.code, 2);
     assert.match(run.stderr, /fairing\.yaml:\d+:\d+: builder\.push: /);
     assert.ok(!(await catalog(registry)).includes("team/bad"));
+  });
+
+  test("fixed tag rebuilt on settings change", async (t) => {
+    if (!registry) return serviceUnavailable(t, unavailable!);
+    const dir = join(work, "fixed-tag");
+    await mkdir(dir);
+    const settings = {
+      baseImage: `${registry.host}/base/busybox:1`,
+      registry: `${registry.host}/team`,
+      imageName: "fixed",
+      tag: "v1",
+    };
+    const file = await writeProject(dir, { ...settings, labels: { stage: "a" } });
+    const first = await runCli(["apply", "-f", file, "--json"]);
+    assert.equal(first.code, 0, first.stderr);
+
+    await writeProject(dir, { ...settings, labels: { stage: "b" } });
+    const planned = JSON.parse((await runCli(["plan", "-f", file, "--json"])).stdout) as {
+      upToDate: boolean;
+      reason: string;
+    };
+    assert.equal(planned.upToDate, false);
+    assert.match(planned.reason, /other image settings/);
+    const second = await runCli(["apply", "-f", file, "--json"]);
+    assert.equal(second.code, 0, second.stderr);
+    const one = JSON.parse(first.stdout) as { digest: string };
+    const two = JSON.parse(second.stdout) as { digest: string; tag: string; upToDate: boolean };
+    assert.equal(two.tag, "v1");
+    assert.equal(two.upToDate, false);
+    assert.notEqual(two.digest, one.digest);
+  });
+
+  test("missing blob is pushed again", async (t) => {
+    if (!registry) return serviceUnavailable(t, unavailable!);
+    const dir = join(work, "missing-blob");
+    await mkdir(dir);
+    const file = await writeProject(dir, {
+      baseImage: `${registry.host}/base/busybox:1`,
+      registry: `${registry.host}/team`,
+      imageName: "repaired",
+    });
+    const first = JSON.parse((await runCli(["apply", "-f", file, "--json"])).stdout) as {
+      tag: string;
+    };
+    const client = new RegistryClient(registry.host, { credential: null });
+    const manifest = JSON.parse(
+      new TextDecoder().decode((await client.getManifest("team/repaired", first.tag)).bytes),
+    ) as { layers: { digest: string }[] };
+    const contextLayer = manifest.layers[1]!.digest;
+    const deleted = await fetch(`${registry.url}/v2/team/repaired/blobs/${contextLayer}`, {
+      method: "DELETE",
+    });
+    assert.equal(deleted.status, 202);
+
+    const run = await runCli(["apply", "-f", file, "--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    const second = JSON.parse(run.stdout) as { upToDate: boolean; blobs: { uploaded: number } };
+    assert.equal(second.upToDate, false);
+    assert.ok(second.blobs.uploaded >= 1);
+    assert.equal(await client.hasBlob("team/repaired", contextLayer), true);
+  });
+
+  test("platform mismatch exits 2", async (t) => {
+    if (!registry) return serviceUnavailable(t, unavailable!);
+    const dir = join(work, "platform");
+    await mkdir(dir);
+    const file = await writeProject(dir, {
+      baseImage: `${registry.host}/base/busybox:1`,
+      registry: `${registry.host}/team`,
+      imageName: "platform",
+      platform: "linux/arm64",
+    });
+    const run = await runCli(["apply", "-f", file]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /baseImage: .*built for linux\/amd64 only, not linux\/arm64/);
+    assert.ok(!(await catalog(registry)).includes("team/platform"));
+  });
+
+  test("abort writes no tag", async (t) => {
+    if (!registry) return serviceUnavailable(t, unavailable!);
+    const dir = join(work, "abort");
+    await mkdir(dir);
+    const file = await writeProject(dir, {
+      baseImage: `${registry.host}/base/busybox:1`,
+      registry: `${registry.host}/team`,
+      imageName: "aborted",
+    });
+    const config = await loadConfig(file);
+    const controller = new AbortController();
+    const buildPlan = await plan(config);
+    await assert.rejects(
+      apply(buildPlan, {
+        signal: controller.signal,
+        onProgress: (event) => {
+          if (event.step === "upload-layer") controller.abort(new Error("stopped by the test"));
+        },
+      }),
+      /stopped by the test/,
+    );
+    const head = await fetch(`${registry.url}/v2/team/aborted/manifests/${buildPlan.tag}`, {
+      method: "HEAD",
+    });
+    assert.equal(head.status, 404, "no tag was written");
   });
 
   test("docker-archive loads into docker", async (t) => {

@@ -94,6 +94,50 @@ describe("oci-layout output", () => {
     }
   });
 
+  test("output inside context excluded", async () => {
+    const project = join(work, "inside");
+    await cp(join(REPO, "example"), project, { recursive: true });
+    const config = join(project, "fairing.yaml");
+    await writeFile(
+      config,
+      [
+        "apiVersion: fairing/v1",
+        "baseImage: scratch",
+        "preprocessor: { inputFiles: [.], executable: main.sh, command: [sh] }",
+        "output: { kind: oci-layout, path: out/image }",
+      ].join("\n"),
+    );
+    const first = await runCli(["apply", "-f", config, "--json"]);
+    assert.equal(first.code, 0, first.stderr);
+    const second = await runCli(["apply", "-f", config, "--json"]);
+    assert.equal(second.code, 0, second.stderr);
+    const one = JSON.parse(first.stdout) as { tag: string };
+    const two = JSON.parse(second.stdout) as { tag: string; upToDate: boolean };
+    assert.equal(two.tag, one.tag, "the written layout is not part of the next context");
+    assert.equal(two.upToDate, true);
+  });
+
+  test("corrupt layout blob rewritten", async () => {
+    const run = await runCli(["apply", "-f", file, "--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    const { digest } = JSON.parse(run.stdout) as { digest: string };
+    const layout = join(work, ".fairing/example-image");
+    const manifest = JSON.parse(
+      await readFile(join(layout, "blobs/sha256", digest.slice(7)), "utf8"),
+    ) as { layers: { digest: string }[] };
+    await rm(join(layout, "blobs/sha256", manifest.layers[0]!.digest.slice(7)));
+
+    const again = await runCli(["apply", "-f", file, "--json"]);
+    assert.equal(again.code, 0, again.stderr);
+    const result = JSON.parse(again.stdout) as { upToDate: boolean; digest: string };
+    assert.equal(result.upToDate, false);
+    assert.equal(result.digest, digest);
+    const restored = await readFile(
+      join(layout, "blobs/sha256", manifest.layers[0]!.digest.slice(7)),
+    );
+    assert.ok(restored.length > 0);
+  });
+
   test("oci base from a layout", async () => {
     const baseDir = join(work, "base-layout");
     const base = await writeBusyboxLayout(baseDir, "1");

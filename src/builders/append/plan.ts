@@ -3,7 +3,7 @@
  * of the base image, written to a registry, an OCI image layout or a docker-archive tarball.
  */
 import { createWriteStream } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Config } from "../../config/types.ts";
@@ -24,6 +24,8 @@ import { registryClients } from "../registries.ts";
 
 /** Label holding the context digest an image was built from. */
 export const CONTEXT_DIGEST_LABEL = "dev.fairing.context-digest";
+/** Label holding the build key (context digest and image settings) an image was built from. */
+export const BUILD_KEY_LABEL = "dev.fairing.build-key";
 /** Label holding the manifest digest of the base image an image was built on. */
 export const BASE_DIGEST_LABEL = "dev.fairing.base-digest";
 
@@ -31,10 +33,6 @@ export const BASE_DIGEST_LABEL = "dev.fairing.base-digest";
 function createdTime(): string {
   const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? "0");
   return new Date((Number.isFinite(epoch) ? epoch : 0) * 1000).toISOString().replace(".000Z", "Z");
-}
-
-function outputOf(config: Config) {
-  return config.output;
 }
 
 /** Resolves a path of the `output` section against the config file's directory. */
@@ -45,7 +43,7 @@ function outputPath(config: Config, path: string): string {
 
 /** Shows the target for people: a registry reference, or `name:tag` in a local file. */
 function describeTarget(config: Config, target: ImageReference): string {
-  const output = outputOf(config);
+  const output = config.output;
   if (output.kind === "registry") return formatReference(target);
   return `${target.repository}:${target.tag} in ${outputPath(config, output.path)} (${output.kind})`;
 }
@@ -86,7 +84,7 @@ function labelsOf(config: ImageConfig | undefined): Record<string, string> {
   return config?.config?.Labels ?? {};
 }
 
-/** Decides whether the target already holds an image of this context on this base. */
+/** Decides whether the target already contains an image of this context on this base. */
 async function checkUpToDate(
   inputs: PlanInputs,
   base: BaseImage,
@@ -102,9 +100,19 @@ async function checkUpToDate(
     if (!head) return { upToDate: false, reason: `${formatReference(target)} does not exist yet` };
     const manifest = JSON.parse(
       new TextDecoder().decode((await client.getManifest(target.repository, head.digest)).bytes),
-    ) as { config?: { digest: string } };
+    ) as { config?: { digest: string }; layers?: { digest: string }[] };
     if (!manifest.config)
       return { upToDate: false, reason: `${formatReference(target)} is not an image manifest` };
+    const missing = await firstMissing(
+      [...(manifest.layers ?? []).map((layer) => layer.digest), manifest.config.digest],
+      (digest) => client.hasBlob(target.repository, digest),
+    );
+    if (missing) {
+      return {
+        upToDate: false,
+        reason: `blob ${missing} of ${formatReference(target)} is missing`,
+      };
+    }
     const bytes = await client.getBlobBytes(target.repository, manifest.config.digest);
     found = {
       config: JSON.parse(new TextDecoder().decode(bytes)) as ImageConfig,
@@ -116,7 +124,21 @@ async function checkUpToDate(
     if (!descriptor) return { upToDate: false, reason: `tag ${target.tag} is not in ${dir} yet` };
     const manifest = JSON.parse(
       await readFile(join(dir, "blobs", ...descriptor.digest.split(":")), "utf8"),
-    ) as { config: { digest: string } };
+    ) as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
+    const missing = await firstMissing(
+      [...manifest.layers, manifest.config].map((blob) => `${blob.digest} ${blob.size}`),
+      async (entry) => {
+        const [digest, size] = entry.split(" ");
+        const info = await stat(join(dir, "blobs", ...digest!.split(":"))).catch(() => undefined);
+        return info?.size === Number(size);
+      },
+    );
+    if (missing) {
+      return {
+        upToDate: false,
+        reason: `blob ${missing.split(" ")[0]} in ${dir} is missing or has the wrong size`,
+      };
+    }
     const configText = await readFile(
       join(dir, "blobs", ...manifest.config.digest.split(":")),
       "utf8",
@@ -137,6 +159,9 @@ async function checkUpToDate(
   if (labels[CONTEXT_DIGEST_LABEL] !== inputs.contextDigest) {
     return { upToDate: false, reason: `the existing image was built from another context` };
   }
+  if (labels[BUILD_KEY_LABEL] !== inputs.buildKey) {
+    return { upToDate: false, reason: `the existing image was built with other image settings` };
+  }
   if (labels[BASE_DIGEST_LABEL] !== (base.digest ?? "scratch")) {
     return {
       upToDate: false,
@@ -150,6 +175,21 @@ async function checkUpToDate(
   };
 }
 
+/** Returns the first item `exists` rejects, checking a few at a time. */
+async function firstMissing(
+  items: string[],
+  exists: (item: string) => Promise<boolean>,
+): Promise<string | undefined> {
+  const found = await Promise.all(
+    items.map(async (item) => ((await exists(item)) ? undefined : item)),
+  );
+  return found.find((item) => item !== undefined);
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 function planSteps(inputs: PlanInputs, base: BaseImage): PlanStep[] {
   const { config, target, entries } = inputs;
   const files = entries.filter((entry) => entry.type === "file");
@@ -158,14 +198,14 @@ function planSteps(inputs: PlanInputs, base: BaseImage): PlanStep[] {
   const steps: PlanStep[] = [
     {
       name: "collect-context",
-      description: `${files.length} files, ${bytes} bytes from ${config.root} under ${inputs.preprocessor.pathPrefix}`,
+      description: `${plural(files.length, "file")}, ${plural(bytes, "byte")} from ${config.root} under ${inputs.preprocessor.pathPrefix}`,
     },
     {
       name: "resolve-base",
       description:
         base.kind === "scratch"
           ? "scratch (no base layers)"
-          : `${config.baseImage} for ${config.platform} -> ${base.digest} (${base.manifest.layers.length} layers)`,
+          : `${config.baseImage} for ${config.platform} -> ${base.digest} (${plural(base.manifest.layers.length, "layer")})`,
     },
     {
       name: "archive-context",
@@ -216,6 +256,7 @@ async function timed<T>(
   options: RunOptions,
   work: () => Promise<T>,
 ): Promise<T> {
+  options.signal?.throwIfAborted();
   const started = performance.now();
   options.onProgress?.({ step: name, status: "start" });
   const result = await work();
@@ -292,6 +333,7 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
         labels: {
           ...config.labels,
           [CONTEXT_DIGEST_LABEL]: inputs.contextDigest,
+          [BUILD_KEY_LABEL]: inputs.buildKey,
           [BASE_DIGEST_LABEL]: base.digest ?? "scratch",
         },
         ...(config.user !== undefined ? { user: config.user } : {}),
@@ -307,6 +349,7 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
       blobs = await timed(steps, "push", options, () =>
         pushImage(client, target.repository, target.tag!, image, {
           logger,
+          ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         }),
       );
