@@ -168,12 +168,14 @@ function fillContextSource(
         "bucket",
         "project",
         "endpoint",
+        "podCredentials",
       ]);
     case "s3":
       return withOptional<ContextSourceConfig>({ kind: "s3", region, prefix }, source, [
         "bucket",
         "account",
         "endpoint",
+        "podCredentials",
       ]);
     case "azure":
       return withOptional<ContextSourceConfig>(
@@ -187,13 +189,17 @@ function fillContextSource(
         ["endpoint"],
       );
     default:
-      return {
-        kind: "minio",
-        endpoint: pick<string>(source.endpoint, ""),
-        bucket: pick<string>(source.bucket, ""),
-        region,
-        prefix,
-      };
+      return withOptional<ContextSourceConfig>(
+        {
+          kind: "minio",
+          endpoint: pick<string>(source.endpoint, ""),
+          bucket: pick<string>(source.bucket, ""),
+          region,
+          prefix,
+        },
+        source,
+        ["podCredentials"],
+      );
   }
 }
 

@@ -108,7 +108,15 @@ export interface RegistrySettings {
 }
 
 export type ContextSourceConfig =
-  | { kind: "gcs"; bucket?: string; project?: string; prefix: string; endpoint?: string }
+  | {
+      kind: "gcs";
+      bucket?: string;
+      project?: string;
+      prefix: string;
+      endpoint?: string;
+      /** Copy the service account key into the build pod's Secret. Default true. */
+      podCredentials?: boolean;
+    }
   | {
       kind: "s3";
       bucket?: string;
@@ -116,7 +124,10 @@ export type ContextSourceConfig =
       account?: string;
       region: string;
       prefix: string;
+      /** Default AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL. */
       endpoint?: string;
+      /** Copy the upload credentials into the build pod's Secret. Default true. */
+      podCredentials?: boolean;
     }
   | {
       kind: "azure";
@@ -131,6 +142,8 @@ export type ContextSourceConfig =
       bucket: string;
       region: string;
       prefix: string;
+      /** Copy the upload credentials into the build pod's Secret. Default true. */
+      podCredentials?: boolean;
     };
 
 export interface Config {

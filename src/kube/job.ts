@@ -31,6 +31,10 @@ export interface ExecutorArgs {
   cache: boolean;
   cacheRepo?: string;
   buildArgs: Record<string, string>;
+  /** Labels set on the image (`--label`). */
+  labels?: Record<string, string>;
+  /** Platform of the image, `os/arch[/variant]` (`--custom-platform`). */
+  platform?: string;
   /** Push over plain HTTP or unverified TLS. */
   insecureRegistry?: boolean;
 }
@@ -65,8 +69,13 @@ export function executorArgs(args: ExecutorArgs): string[] {
   if (args.cache) list.push("--cache=true");
   if (args.cacheRepo) list.push(`--cache-repo=${args.cacheRepo}`);
   if (args.insecureRegistry) list.push("--insecure", "--skip-tls-verify");
+  if (args.platform) list.push(`--custom-platform=${args.platform}`);
   for (const name of Object.keys(args.buildArgs).sort()) {
     list.push(`--build-arg=${name}=${args.buildArgs[name]}`);
+  }
+  const labels = args.labels ?? {};
+  for (const name of Object.keys(labels).sort()) {
+    list.push(`--label=${name}=${labels[name]}`);
   }
   return list;
 }

@@ -42,7 +42,7 @@ after(async () => {
   if (cacheDir) await removeDir(cacheDir);
 });
 
-async function exampleConfig(builder: Record<string, unknown>) {
+async function exampleConfig(builder: Record<string, unknown>, top: Record<string, unknown> = {}) {
   return await configFromObject(
     {
       apiVersion: "fairing/v1",
@@ -50,6 +50,7 @@ async function exampleConfig(builder: Record<string, unknown>) {
       registry: `${registry!.host}/team`,
       imageName: "example",
       env: { STAGE: "test" },
+      ...top,
       preprocessor: {
         inputFiles: ["main.sh", "data/"],
         executable: "main.sh",
@@ -129,5 +130,32 @@ describe("docker planner", { concurrency: false }, () => {
 
     const second = await plan(config);
     assert.equal(second.upToDate, true);
+  });
+
+  test("fixed tag rebuilt on settings change", async (t) => {
+    if (!dockerd || !registry) return serviceUnavailable(t, unavailable);
+    const first = await apply(
+      await plan(await exampleConfig({}, { tag: "fixed", labels: { stage: "a" } })),
+    );
+    assert.equal(first.upToDate, false);
+
+    const changed = await plan(await exampleConfig({}, { tag: "fixed", labels: { stage: "b" } }));
+    assert.equal(changed.tag, "fixed");
+    assert.equal(changed.upToDate, false, "a label change makes the fixed tag out of date");
+    const second = await apply(changed);
+    assert.equal(second.upToDate, false);
+    assert.notEqual(second.digest, first.digest);
+    const label = await dockerd.docker([
+      "image",
+      "inspect",
+      "-f",
+      "{{.Config.Labels.stage}}",
+      second.image,
+    ]);
+    assert.equal(label.trim(), "b");
+    assert.equal(
+      (await plan(await exampleConfig({}, { tag: "fixed", labels: { stage: "b" } }))).upToDate,
+      true,
+    );
   });
 });

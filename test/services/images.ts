@@ -28,6 +28,8 @@ export interface BaseImageOptions extends BusyboxRootfsOptions {
   index?: boolean;
   /** Extra environment in the base config. */
   env?: string[];
+  /** Labels in the image config. */
+  labels?: Record<string, string>;
 }
 
 /** The blobs of a test base image, ready to push or write. */
@@ -71,6 +73,7 @@ export async function buildBusyboxBase(options: BaseImageOptions = {}): Promise<
           config: {
             Env: ["PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...(options.env ?? [])],
             Cmd: ["sh"],
+            ...(options.labels ? { Labels: options.labels } : {}),
           },
           rootfs: { type: "layers", diff_ids: [digestOf(tar)] },
           history: [{ created_by: "busybox rootfs for tests" }],

@@ -43,19 +43,19 @@ export class AppendBuilder {
   /** Returns the config this builder runs, validated like a config file. */
   async config(): Promise<Config> {
     const { configFromObject } = await import("../../config/load.ts");
-    const o = this.options;
-    const pre = o.preprocessor;
+    const options = this.options;
+    const pre = options.preprocessor;
     const document: Record<string, unknown> = {
       apiVersion: "fairing/v1",
       context: pre.root,
-      baseImage: o.baseImage,
-      ...(o.registry !== undefined ? { registry: o.registry } : {}),
-      ...(o.imageName !== undefined ? { imageName: o.imageName } : {}),
-      ...(o.tag !== undefined ? { tag: o.tag } : {}),
-      ...(o.platform !== undefined ? { platform: o.platform } : {}),
-      ...(o.env !== undefined ? { env: o.env } : {}),
-      ...(o.labels !== undefined ? { labels: o.labels } : {}),
-      ...(o.user !== undefined ? { user: o.user } : {}),
+      baseImage: options.baseImage,
+      ...(options.registry !== undefined ? { registry: options.registry } : {}),
+      ...(options.imageName !== undefined ? { imageName: options.imageName } : {}),
+      ...(options.tag !== undefined ? { tag: options.tag } : {}),
+      ...(options.platform !== undefined ? { platform: options.platform } : {}),
+      ...(options.env !== undefined ? { env: options.env } : {}),
+      ...(options.labels !== undefined ? { labels: options.labels } : {}),
+      ...(options.user !== undefined ? { user: options.user } : {}),
       preprocessor: {
         inputFiles: pre.inputFiles,
         ...(pre.executable !== undefined ? { executable: pre.executable } : {}),
@@ -67,11 +67,13 @@ export class AppendBuilder {
       },
       builder: {
         kind: "append",
-        ...(o.push !== undefined ? { push: o.push } : {}),
-        ...(o.compressionLevel !== undefined ? { compressionLevel: o.compressionLevel } : {}),
+        ...(options.push !== undefined ? { push: options.push } : {}),
+        ...(options.compressionLevel !== undefined
+          ? { compressionLevel: options.compressionLevel }
+          : {}),
       },
-      ...(o.output !== undefined ? { output: o.output } : {}),
-      ...(o.registries !== undefined ? { registries: o.registries } : {}),
+      ...(options.output !== undefined ? { output: options.output } : {}),
+      ...(options.registries !== undefined ? { registries: options.registries } : {}),
     };
     return await configFromObject(document, { root: pre.root });
   }

@@ -20,14 +20,8 @@ import { formatReference, withDigest, type ImageReference } from "../../registry
 import { inputsForApply } from "../../plan/inputs.ts";
 import type { BuilderKindPlanner, KindPlan, PlanInputs } from "../../plan/kinds.ts";
 import type { BuildPlan, BuildResult, PlanStep, RunOptions } from "../../plan/types.ts";
+import { BASE_DIGEST_LABEL, BUILD_KEY_LABEL, CONTEXT_DIGEST_LABEL } from "../labels.ts";
 import { registryClients } from "../registries.ts";
-
-/** Label holding the context digest an image was built from. */
-export const CONTEXT_DIGEST_LABEL = "dev.fairing.context-digest";
-/** Label holding the build key (context digest and image settings) an image was built from. */
-export const BUILD_KEY_LABEL = "dev.fairing.build-key";
-/** Label holding the manifest digest of the base image an image was built on. */
-export const BASE_DIGEST_LABEL = "dev.fairing.base-digest";
 
 /** `created` of every appended image: SOURCE_DATE_EPOCH when set, else the Unix epoch. */
 function createdTime(): string {

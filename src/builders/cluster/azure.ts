@@ -30,9 +30,15 @@ export interface AzureBlobContextSourceOptions {
   container: string;
   /** Blob name prefix; default `fairing-builds/`. */
   prefix?: string;
-  /** Blob service URL; default `https://<account>.blob.core.windows.net`. */
+  /**
+   * Blob service URL; default the BlobEndpoint of AZURE_STORAGE_CONNECTION_STRING, else
+   * `https://<account>.blob.core.windows.net`.
+   */
   endpoint?: string;
-  /** Account key; default AZURE_STORAGE_ACCESS_KEY, then AZURE_STORAGE_KEY. */
+  /**
+   * Account key; default AZURE_STORAGE_ACCESS_KEY, then AZURE_STORAGE_KEY, then the AccountKey
+   * of AZURE_STORAGE_CONNECTION_STRING when its AccountName is `account`.
+   */
   accountKey?: string;
   /** Default true. */
   createContainer?: boolean;
@@ -59,14 +65,21 @@ export class AzureBlobContextSource implements ContextSource {
     if (!options.container) {
       throw new InputError("contextSource.container is missing: set the Azure blob container name");
     }
+    const connection = parseConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING);
+    const fromConnection =
+      connection.AccountName === options.account ? connection : ({} as ConnectionString);
+    registerSecret(fromConnection.AccountKey);
     const key =
-      options.accountKey ??
-      process.env.AZURE_STORAGE_ACCESS_KEY ??
-      process.env.AZURE_STORAGE_KEY ??
+      options.accountKey ||
+      process.env.AZURE_STORAGE_ACCESS_KEY ||
+      process.env.AZURE_STORAGE_KEY ||
+      fromConnection.AccountKey ||
       "";
     if (!key) {
       throw new InputError(
-        `no key for Azure storage account ${options.account}: set AZURE_STORAGE_ACCESS_KEY (the executor reads the context with the account key)`,
+        `no key for Azure storage account ${options.account}: set AZURE_STORAGE_ACCESS_KEY, ` +
+          `AZURE_STORAGE_KEY, or AZURE_STORAGE_CONNECTION_STRING with AccountName=${options.account} ` +
+          `(the executor reads the context with the account key)`,
       );
     }
     // NOTE: only shared-key auth is supported, because the executor reads Azure contexts with
@@ -77,7 +90,9 @@ export class AzureBlobContextSource implements ContextSource {
     this.container = options.container;
     this.prefix = options.prefix ?? "fairing-builds/";
     this.endpoint = (
-      options.endpoint ?? `https://${options.account}.blob.core.windows.net`
+      options.endpoint ??
+      fromConnection.BlobEndpoint ??
+      `https://${options.account}.blob.core.windows.net`
     ).replace(/\/+$/, "");
     this.accountKey = key;
   }
@@ -132,6 +147,11 @@ export class AzureBlobContextSource implements ContextSource {
     return addEnv(spec, [secretEnv("AZURE_STORAGE_ACCESS_KEY", options.secretName)]);
   }
 
+  /** Describes the container, account and endpoint the context goes to. */
+  describe(): string {
+    return `azure container ${this.container} of account ${this.account} at ${this.endpoint}`;
+  }
+
   /** Deletes the blob this source uploaded; a blob it found and reused stays. */
   async cleanup(): Promise<void> {
     const key = this.uploadedBlob;
@@ -165,4 +185,28 @@ export class AzureBlobContextSource implements ContextSource {
       { cause: error },
     );
   }
+}
+
+/** The fields of an Azure Storage connection string this source reads. */
+interface ConnectionString {
+  AccountName?: string;
+  AccountKey?: string;
+  BlobEndpoint?: string;
+}
+
+/**
+ * Parses `Name=value;Name=value` pairs of a connection string. Values may contain `=`
+ * (base64 keys end in it), so each pair splits at its first `=` only.
+ */
+function parseConnectionString(text: string | undefined): ConnectionString {
+  const fields: Record<string, string> = {};
+  for (const pair of (text ?? "").split(";")) {
+    const index = pair.indexOf("=");
+    if (index > 0) fields[pair.slice(0, index).trim()] = pair.slice(index + 1).trim();
+  }
+  const parsed: ConnectionString = {};
+  if (fields.AccountName) parsed.AccountName = fields.AccountName;
+  if (fields.AccountKey) parsed.AccountKey = fields.AccountKey;
+  if (fields.BlobEndpoint) parsed.BlobEndpoint = fields.BlobEndpoint;
+  return parsed;
 }

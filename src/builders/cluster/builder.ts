@@ -26,6 +26,7 @@ import {
   deriveTag,
   dockerfileText,
   fullImageName,
+  imageLabels,
   type DaemonBuilderOptions,
 } from "../docker/settings.ts";
 import type { ContextSource } from "./context-source.ts";
@@ -39,10 +40,7 @@ import { runBuildJob } from "./job-runner.ts";
 export const DEFAULT_EXECUTOR_IMAGE = "ghcr.io/osscontainertools/kaniko:latest";
 
 /** Options of `ClusterBuilder`. */
-export interface ClusterBuilderOptions extends Omit<
-  DaemonBuilderOptions,
-  "target" | "network" | "platform" | "labels"
-> {
+export interface ClusterBuilderOptions extends Omit<DaemonBuilderOptions, "target" | "network"> {
   contextSource: ContextSource;
   /** Kaniko-compatible executor image. */
   executorImage?: string;
@@ -75,6 +73,8 @@ export interface ClusterBuildRequest extends RunOptions {
   entries: readonly ContextEntry[];
   dockerfile: string;
   target: ImageReference;
+  /** Digest of the collected context; when given, the image gets it as a label. */
+  contextDigest?: string;
   /** An open connection; default one from the options' kubeconfig settings. */
   connection?: KubeConnection;
 }
@@ -137,6 +137,10 @@ export async function runClusterBuild(request: ClusterBuildRequest): Promise<Bui
             cache: options.cache ?? false,
             ...(options.cacheRepo ? { cacheRepo: options.cacheRepo } : {}),
             buildArgs: options.buildArgs ?? {},
+            labels: request.contextDigest
+              ? imageLabels(options.labels, request.contextDigest)
+              : (options.labels ?? {}),
+            ...(options.platform ? { platform: options.platform } : {}),
             insecureRegistry: isInsecure(options, request.target.registry),
           },
           registryHost: request.target.registry,
@@ -214,6 +218,7 @@ export class ClusterBuilder {
       entries,
       dockerfile,
       target: parseReference(this.fullImageName(tag)),
+      contextDigest: digest,
     });
     this.imageTag = tag;
     return this.result;

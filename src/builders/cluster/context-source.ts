@@ -75,6 +75,8 @@ export interface ContextSource {
   podSpec(spec: BuildPodSpec, options?: PodSpecOptions): BuildPodSpec;
   /** Deletes the uploaded context, when this source uploaded one. */
   cleanup(): Promise<void>;
+  /** Describes where the context goes (store, bucket, endpoint) for plans, never credentials. */
+  describe?(): string;
 }
 
 /** Returns the object key of a context archive: `<prefix>context-<sha256 hex>.tar.gz`. */

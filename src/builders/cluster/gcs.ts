@@ -137,6 +137,12 @@ export class GcsContextSource implements ContextSource {
     ]);
   }
 
+  /** Describes the bucket and endpoint the context goes to. */
+  describe(): string {
+    const endpoint = this.options.endpoint;
+    return `gcs bucket ${this.bucket}${endpoint ? ` at ${endpoint}` : ""}`;
+  }
+
   /** Deletes the object this source uploaded; an object it found and reused stays. */
   async cleanup(): Promise<void> {
     const key = this.uploadedKey;

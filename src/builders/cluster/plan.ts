@@ -11,9 +11,10 @@ import type { BuilderKindPlanner, KindPlan, PlanInputs } from "../../plan/kinds.
 import type { BuildPlan, BuildResult, PlanStep, RunOptions } from "../../plan/types.ts";
 import { formatReference } from "../../registry/reference.ts";
 import { CONTEXT_DOCKERFILE } from "../docker/context.ts";
-import { checkUpToDate, registryDigest } from "../docker/planning.ts";
+import { buildKeyLabel, checkUpToDate, registryDigest } from "../docker/planning.ts";
 import { dockerfileText } from "../docker/settings.ts";
 import { runClusterBuild, type ClusterBuilderOptions } from "./builder.ts";
+import type { ContextSource } from "./context-source.ts";
 import { createContextSource } from "./sources.ts";
 
 function clusterConfig(config: Config): ClusterBuilderConfig {
@@ -39,6 +40,8 @@ export function clusterOptionsFromConfig(
     push: builder.push,
     buildArgs: builder.buildArgs,
     env: config.env,
+    labels: config.labels,
+    platform: config.platform,
     registries: config.registries,
     logger,
     contextSource: createContextSource(config.contextSource),
@@ -61,18 +64,18 @@ export function clusterOptionsFromConfig(
   return options;
 }
 
-function clusterSteps(inputs: PlanInputs, dockerfile: string): PlanStep[] {
+function clusterSteps(
+  inputs: PlanInputs,
+  dockerfile: string,
+  contextSource: ContextSource,
+): PlanStep[] {
   const { config } = inputs;
   const builder = clusterConfig(config);
   const source = config.contextSource;
   const reference = formatReference(inputs.target);
   const files = inputs.entries.filter((entry) => entry.type === "file");
   const bytes = files.reduce((sum, entry) => sum + entry.size, 0);
-  const where = source
-    ? source.kind === "azure"
-      ? `azure container ${source.container} of account ${source.account}`
-      : `${source.kind} bucket ${source.bucket ?? "(default)"}`
-    : "(no contextSource)";
+  const where = contextSource.describe?.() ?? `${contextSource.kind} storage`;
   const cleanup = Object.entries(builder.cleanup)
     .filter(([, enabled]) => enabled)
     .map(([what]) => what);
@@ -113,13 +116,14 @@ export const planner: BuilderKindPlanner = {
   async plan(inputs: PlanInputs, options: RunOptions): Promise<KindPlan> {
     const logger = options.logger ?? silentLogger;
     const builderOptions = clusterOptionsFromConfig(inputs.config, inputs.preprocessor, logger);
+    builderOptions.labels = { ...builderOptions.labels, ...buildKeyLabel(inputs) };
     const dockerfile = await dockerfileText(builderOptions, inputs.entries);
-    const steps = clusterSteps(inputs, dockerfile);
+    const steps = clusterSteps(inputs, dockerfile, builderOptions.contextSource);
     const reference = formatReference(inputs.target);
     const { upToDate, reason } = await checkUpToDate(
       `registry ${inputs.target.registry}`,
       reference,
-      () => registryDigest(inputs.config, inputs.target, logger),
+      () => registryDigest(inputs.config, inputs.target, logger, buildKeyLabel(inputs)),
     );
     return { steps, upToDate, reason };
   },
@@ -130,9 +134,12 @@ export const planner: BuilderKindPlanner = {
     const reference = formatReference(inputs.target);
 
     if (plan.upToDate) {
-      const digest = await registryDigest(inputs.config, inputs.target, logger).catch(
-        () => undefined,
-      );
+      const digest = await registryDigest(
+        inputs.config,
+        inputs.target,
+        logger,
+        buildKeyLabel(inputs),
+      ).catch(() => undefined);
       if (digest) {
         logger.info(`${reference} is up to date (${digest}); nothing to build`);
         return {
@@ -148,6 +155,7 @@ export const planner: BuilderKindPlanner = {
     }
 
     const builderOptions = clusterOptionsFromConfig(inputs.config, inputs.preprocessor, logger);
+    builderOptions.labels = { ...builderOptions.labels, ...buildKeyLabel(inputs) };
     const dockerfile = await dockerfileText(builderOptions, inputs.entries);
     return await runClusterBuild({
       ...options,
@@ -156,6 +164,7 @@ export const planner: BuilderKindPlanner = {
       entries: inputs.entries,
       dockerfile,
       target: inputs.target,
+      contextDigest: inputs.contextDigest,
     });
   },
 };

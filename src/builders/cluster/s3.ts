@@ -42,7 +42,11 @@ export interface S3ContextSourceOptions {
   region?: string;
   /** Key prefix of context objects; default `fairing-builds/`. */
   prefix?: string;
-  /** Endpoint of an S3-compatible store; path-style addressing is used with it. */
+  /**
+   * Endpoint of an S3-compatible store; path-style addressing is used with it. Default
+   * AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL (the variables the AWS SDKs read), unless
+   * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true.
+   */
   endpoint?: string;
   credentials?: S3Credentials;
   /**
@@ -70,12 +74,16 @@ export class S3ContextSource implements ContextSource {
   private client: S3Client | undefined;
   private sdk: S3Module | undefined;
   private uploadedKey: string | undefined;
+  /** True when `secretData()` put a session token into the build pod's Secret. */
+  private secretHasSessionToken = false;
 
   constructor(options: S3ContextSourceOptions = {}) {
     this.options = options;
     this.region = options.region ?? "us-east-1";
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
-    this.endpoint = options.endpoint;
+    // The SDK would send to an endpoint from the environment on its own; reading it here as
+    // well gives the executor the same endpoint and the client the S3-compatible settings.
+    this.endpoint = options.endpoint ?? endpointFromEnv(process.env);
     if (options.bucket) {
       this.bucket = options.bucket;
     } else if (options.account) {
@@ -123,6 +131,7 @@ export class S3ContextSource implements ContextSource {
     const identity = await client.config.credentials();
     registerSecret(identity.secretAccessKey);
     registerSecret(identity.sessionToken);
+    this.secretHasSessionToken = Boolean(identity.sessionToken);
     return {
       AWS_ACCESS_KEY_ID: identity.accessKeyId,
       AWS_SECRET_ACCESS_KEY: identity.secretAccessKey,
@@ -140,11 +149,17 @@ export class S3ContextSource implements ContextSource {
     if (options.secretName) {
       env.push(secretEnv("AWS_ACCESS_KEY_ID", options.secretName));
       env.push(secretEnv("AWS_SECRET_ACCESS_KEY", options.secretName));
-      if (this.options.credentials?.sessionToken) {
+      if (this.secretHasSessionToken || this.options.credentials?.sessionToken) {
         env.push(secretEnv("AWS_SESSION_TOKEN", options.secretName));
       }
     }
     return addEnv(spec, env);
+  }
+
+  /** Describes the bucket, region and endpoint the context goes to. */
+  describe(): string {
+    const where = this.endpoint ? `at ${this.endpoint}` : `in region ${this.region}`;
+    return `${this.kind} bucket ${this.bucket} ${where}`;
   }
 
   /** Deletes the context object this source uploaded; an object it found and reused stays. */
@@ -289,6 +304,12 @@ export class MinioContextSource extends S3ContextSource {
     }
     super(options);
   }
+}
+
+/** Returns the S3 endpoint the AWS SDKs take from the environment, if any. */
+export function endpointFromEnv(env: Record<string, string | undefined>): string | undefined {
+  if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.toLowerCase() === "true") return undefined;
+  return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
 }
 
 function httpStatus(error: unknown): number | undefined {

@@ -8,7 +8,12 @@ import type { ContextSource } from "./context-source.ts";
 import { GcsContextSource } from "./gcs.ts";
 import { MinioContextSource, S3ContextSource } from "./s3.ts";
 
-/** Creates the context source for `config`; credentials come from the environment. */
+/**
+ * Creates the context source for `config`, with credentials from the environment. s3 and
+ * minio use the AWS SDK's default chain. azure reads AZURE_STORAGE_ACCESS_KEY,
+ * AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING. gcs uses GOOGLE_APPLICATION_CREDENTIALS
+ * or the default credentials.
+ */
 export function createContextSource(config: ContextSourceConfig): ContextSource {
   switch (config.kind) {
     case "gcs":
@@ -17,6 +22,7 @@ export function createContextSource(config: ContextSourceConfig): ContextSource 
         ...(config.bucket ? { bucket: config.bucket } : {}),
         ...(config.project ? { project: config.project } : {}),
         ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+        ...(config.podCredentials === undefined ? {} : { podCredentials: config.podCredentials }),
       });
     case "s3":
       return new S3ContextSource({
@@ -25,6 +31,7 @@ export function createContextSource(config: ContextSourceConfig): ContextSource 
         ...(config.bucket ? { bucket: config.bucket } : {}),
         ...(config.account ? { account: config.account } : {}),
         ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+        ...(config.podCredentials === undefined ? {} : { podCredentials: config.podCredentials }),
       });
     case "azure":
       return new AzureBlobContextSource({
@@ -39,6 +46,7 @@ export function createContextSource(config: ContextSourceConfig): ContextSource 
         bucket: config.bucket,
         region: config.region,
         prefix: config.prefix,
+        ...(config.podCredentials === undefined ? {} : { podCredentials: config.podCredentials }),
       });
   }
 }

@@ -173,13 +173,19 @@ export async function pushFromEngine(
   return { digest };
 }
 
-/** Returns the id of the image `reference` in the engine, or undefined when it has none. */
+/**
+ * Returns the id of the image `reference` in the engine, or undefined when it has none or, with
+ * `labels`, when one of them has another value on the image.
+ */
 export async function findEngineImage(
   docker: Dockerode,
   reference: string,
+  labels: Record<string, string> = {},
 ): Promise<string | undefined> {
   try {
     const info = await docker.getImage(reference).inspect();
+    const found = info.Config?.Labels ?? {};
+    if (Object.entries(labels).some(([name, value]) => found[name] !== value)) return undefined;
     return info.Id;
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode === 404) return undefined;

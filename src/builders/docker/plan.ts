@@ -11,7 +11,13 @@ import { formatReference } from "../../registry/reference.ts";
 import { runDockerBuild } from "./builder.ts";
 import { connectDocker, describeConnection, resolveDockerConnection } from "./connection.ts";
 import { findEngineImage } from "./engine.ts";
-import { checkUpToDate, daemonOptionsFromConfig, daemonSteps, registryDigest } from "./planning.ts";
+import {
+  checkUpToDate,
+  daemonOptionsFromConfig,
+  daemonSteps,
+  registryDigest,
+  buildKeyLabel,
+} from "./planning.ts";
 import { dockerfileText } from "./settings.ts";
 
 function dockerConfig(inputs: { config: PlanInputs["config"] }): DockerBuilderConfig {
@@ -32,10 +38,15 @@ async function existingDigest(
           inputs.config,
           inputs.target,
           options.logger ?? silentLogger,
+          buildKeyLabel(inputs),
         ))
     : async () => {
         const connection = resolveDockerConnection(builder.dockerHost);
-        return (digest = await findEngineImage(await connectDocker(connection), reference));
+        return (digest = await findEngineImage(
+          await connectDocker(connection),
+          reference,
+          buildKeyLabel(inputs),
+        ));
       };
   const where = builder.push
     ? `registry ${inputs.target.registry}`
@@ -103,7 +114,7 @@ export const planner: BuilderKindPlanner = {
       target: inputs.target,
       push: builder.push,
       buildArgs: builder.buildArgs,
-      labels: inputs.config.labels,
+      labels: { ...inputs.config.labels, ...buildKeyLabel(inputs) },
       platform: inputs.config.platform,
       ...(builder.target ? { buildTarget: builder.target } : {}),
       ...(builder.network ? { network: builder.network } : {}),

@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from "../../log.ts";
 import type { PlanInputs } from "../../plan/kinds.ts";
 import type { PlanStep } from "../../plan/types.ts";
 import { formatReference, type ImageReference } from "../../registry/reference.ts";
+import { BUILD_KEY_LABEL } from "../labels.ts";
 import { registryClients } from "../registries.ts";
 import { CONTEXT_DOCKERFILE } from "./context.ts";
 import type { DaemonBuilderOptions } from "./settings.ts";
@@ -96,16 +97,35 @@ export function daemonSteps(
 
 /**
  * Returns the manifest digest of `target` in its registry, or undefined when the tag does not
- * exist there. Registry failures propagate as `RegistryError`.
+ * exist there or, with `labels`, when its image config has another value for one of them.
+ * Registry failures propagate as `RegistryError`.
  */
 export async function registryDigest(
   config: Config,
   target: ImageReference,
   logger: Logger,
+  labels: Record<string, string> = {},
 ): Promise<string | undefined> {
   const client = registryClients(config, logger)(target.registry);
   const head = await client.headManifest(target.repository, target.tag ?? "latest");
-  return head?.digest;
+  if (!head || Object.keys(labels).length === 0) return head?.digest;
+
+  const fetched = await client.getManifest(target.repository, head.digest);
+  const manifest = JSON.parse(new TextDecoder().decode(fetched.bytes)) as {
+    config?: { digest: string };
+  };
+  if (!manifest.config) return undefined;
+  const imageConfig = JSON.parse(
+    new TextDecoder().decode(await client.getBlobBytes(target.repository, manifest.config.digest)),
+  ) as { config?: { Labels?: Record<string, string> | null } };
+  const found = imageConfig.config?.Labels ?? {};
+  if (Object.entries(labels).some(([name, value]) => found[name] !== value)) return undefined;
+  return head.digest;
+}
+
+/** Label storing the build key, so a fixed tag is rebuilt when a setting changes. */
+export function buildKeyLabel(inputs: PlanInputs): Record<string, string> {
+  return { [BUILD_KEY_LABEL]: inputs.buildKey };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { BasePreProcessor } from "../../context/preprocessor.ts";
 import { InputError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { renderDockerfile } from "../dockerfile.ts";
+import { CONTEXT_DIGEST_LABEL } from "../labels.ts";
 
 /** Options of `DockerBuilder` and `PodmanBuilder`; names follow the original `BaseBuilder`. */
 export interface DaemonBuilderOptions {
@@ -44,9 +45,6 @@ export interface DaemonBuilderOptions {
   registries?: Record<string, RegistrySettings>;
   logger?: Logger;
 }
-
-/** Label that carries the context digest on every image the docker and podman builders make. */
-export const CONTEXT_DIGEST_LABEL = "dev.fairing.context-digest";
 
 /** Default image name, as in the original. */
 export const DEFAULT_IMAGE_NAME = "fairing-job";

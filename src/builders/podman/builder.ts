@@ -191,23 +191,34 @@ export async function runPodmanBuild(request: PodmanBuildRequest): Promise<Build
 }
 
 /**
- * Returns the image id of `reference` in podman's storage, or undefined when it has none.
+ * Returns the image id of `reference` in podman's storage, or undefined when it has none or,
+ * with `labels`, when one of them has another value on the image.
  */
 export async function findPodmanImage(
   globalArgs: readonly string[],
   reference: string,
+  labels: Record<string, string> = {},
 ): Promise<string | undefined> {
   const { execa } = await import("execa");
   const result = await execa(
     "podman",
-    [...globalArgs, "image", "inspect", "--format", "{{.Id}}", reference],
+    [...globalArgs, "image", "inspect", "--format", "{{json .}}", reference],
     {
       reject: false,
       stdin: "ignore",
     },
   );
   if (result.exitCode !== 0) return undefined;
-  return normalizeId(String(result.stdout).trim());
+  // `podman image inspect` prints a JSON array with one object per reference.
+  const parsed = JSON.parse(String(result.stdout)) as unknown;
+  const info = (Array.isArray(parsed) ? parsed[0] : parsed) as {
+    Id: string;
+    Labels?: Record<string, string> | null;
+    Config?: { Labels?: Record<string, string> | null };
+  };
+  const found = info.Labels ?? info.Config?.Labels ?? {};
+  if (Object.entries(labels).some(([name, value]) => found[name] !== value)) return undefined;
+  return normalizeId(info.Id);
 }
 
 /**

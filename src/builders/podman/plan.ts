@@ -14,6 +14,7 @@ import {
   daemonOptionsFromConfig,
   daemonSteps,
   registryDigest,
+  buildKeyLabel,
 } from "../docker/planning.ts";
 import { dockerfileText } from "../docker/settings.ts";
 import { findPodmanImage, runPodmanBuild } from "./builder.ts";
@@ -40,8 +41,10 @@ async function existingDigest(
           inputs.config,
           inputs.target,
           options.logger ?? silentLogger,
+          buildKeyLabel(inputs),
         ))
-    : async () => (digest = await findPodmanImage(builder.globalArgs, reference));
+    : async () =>
+        (digest = await findPodmanImage(builder.globalArgs, reference, buildKeyLabel(inputs)));
   const where = builder.push
     ? `registry ${inputs.target.registry}`
     : `the storage of ${describeStorage(builder)}`;
@@ -109,7 +112,7 @@ export const planner: BuilderKindPlanner = {
       ...(builder.tlsVerify !== undefined ? { tlsVerify: builder.tlsVerify } : {}),
       registries: inputs.config.registries,
       buildArgs: builder.buildArgs,
-      labels: inputs.config.labels,
+      labels: { ...inputs.config.labels, ...buildKeyLabel(inputs) },
       platform: inputs.config.platform,
       ...(builder.target ? { buildTarget: builder.target } : {}),
       ...(builder.network ? { network: builder.network } : {}),
