@@ -7,7 +7,9 @@ import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, posix, relative, resolve } from "node:path";
+import { inferExecutable } from "../context/preprocessor.ts";
 import type { ConfigProblem } from "../errors.ts";
+import { registerSecret } from "../log.ts";
 import { isValidTag, parseReference } from "../registry/reference.ts";
 import type { DocumentFields } from "./defaults.ts";
 import { nearestPosition, problemAt, type ConfigSource, type DocumentPath } from "./source.ts";
@@ -63,6 +65,10 @@ function isInside(root: string, path: string): boolean {
 
 function normalizeRelative(path: string): string {
   return posix.normalize(path.replace(/\\/g, "/")).replace(/\/+$/, "").replace(/^\.\//, "");
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 function errorText(error: unknown): string {
@@ -166,6 +172,50 @@ function checkExecutable(inputs: CheckInputs, problems: Problems): void {
   );
 }
 
+/**
+ * Reports a missing executable that cannot be inferred while the command is the default
+ * `[python]`, because the image would run plain `python`. An explicit `command` may run
+ * without an executable, and a project Dockerfile sets its own command.
+ */
+function checkExecutableInferable(inputs: CheckInputs, problems: Problems): void {
+  const { executable, inputFiles } = inputs.fields.preprocessor;
+  const written = inputs.document.preprocessor;
+  const commandGiven = isMapping(written) && written.command !== undefined;
+  const builder = inputs.fields.builder;
+  const ownDockerfile = builder.kind !== "append" && builder.dockerfilePath !== undefined;
+  if (executable !== undefined || commandGiven || ownDockerfile || !Array.isArray(inputFiles)) {
+    return;
+  }
+  const files = [
+    ...new Set(
+      inputFiles.filter((file): file is string => typeof file === "string" && file !== ""),
+    ),
+  ].map(normalizeRelative);
+  if (inferExecutable(files) !== undefined) return;
+
+  const orCommand = "or set preprocessor.command to the full command";
+  if (files.length === 0) {
+    problems.atValue(
+      ["preprocessor"],
+      `no input files and no executable, so the image would run plain \`python\`; add the ` +
+        `program to preprocessor.inputFiles and set preprocessor.executable, ${orCommand}`,
+    );
+    return;
+  }
+  const python = files.filter(
+    (file) => file.endsWith(".py") && posix.basename(file) !== "__init__.py",
+  );
+  const candidates =
+    python.length > 1
+      ? `${python.length} candidates (${python.join(", ")})`
+      : `${files.length} candidates (${files.join(", ")}), none of them a .py file`;
+  problems.atValue(
+    ["preprocessor", "inputFiles"],
+    `no executable set and none can be inferred from ${candidates}, so the image would run ` +
+      `plain \`python\`; set preprocessor.executable to the program to run, ${orCommand}`,
+  );
+}
+
 async function checkOutputMap(inputs: CheckInputs, problems: Problems): Promise<void> {
   const { outputMap, allowOutsideRoot } = inputs.fields.preprocessor;
   if (outputMap === null || typeof outputMap !== "object" || Array.isArray(outputMap)) return;
@@ -261,6 +311,7 @@ async function checkBaseImage(inputs: CheckInputs, problems: Problems): Promise<
     return;
   }
 
+  if (reportCredentials(baseImage, path, problems)) return;
   try {
     parseReference(baseImage);
   } catch (error) {
@@ -314,6 +365,7 @@ function checkRegistry(inputs: CheckInputs, problems: Problems, imageNameValid: 
     );
     return;
   }
+  if (reportCredentials(registry, path, problems)) return;
   const prefix = registry.replace(/\/+$/, "");
   const lastSlash = prefix.lastIndexOf("/");
   if (prefix.includes("@") || (lastSlash >= 0 && prefix.lastIndexOf(":") > lastSlash)) {
@@ -332,6 +384,28 @@ function checkRegistry(inputs: CheckInputs, problems: Problems, imageNameValid: 
       `${errorText(error)}; set \`registry\` to a repository prefix such as "127.0.0.1:5000/team"`,
     );
   }
+}
+
+// `user[:password]@host[:port][/path]`. The password may contain `/` but the host may not.
+const CREDENTIALS = /^([^/:@\s]+)(?::([^@\s]*))?@([^/@\s]+)(\/[^@\s]*)?$/;
+
+/**
+ * Reports credentials written into a reference (`user:password@host/path`), with the password
+ * replaced by `***` and registered as a secret. Returns true when it reported them.
+ */
+function reportCredentials(value: string, path: DocumentPath, problems: Problems): boolean {
+  const match = CREDENTIALS.exec(value);
+  const [, user, password, host, rest] = match ?? [];
+  if (user === undefined || host === undefined || !HOST_PORT.test(host)) return false;
+  if (password) registerSecret(password);
+  const userinfo = password === undefined ? `${user}@` : `${user}:***@`;
+  problems.atValue(
+    path,
+    `"${userinfo}${host}${rest ?? ""}" contains credentials, which do not belong in an image ` +
+      `reference: write "${host}${rest ?? ""}" and store them in the Docker config with ` +
+      `\`docker login ${host}\` (or a credential helper)`,
+  );
+  return true;
 }
 
 function checkTag(inputs: CheckInputs, problems: Problems): void {
@@ -539,6 +613,7 @@ export async function checkSemantics(inputs: CheckInputs): Promise<ConfigProblem
     if (kindsKnown) await checkDockerfile(inputs, problems);
   }
   checkExecutable(inputs, problems);
+  if (kindsKnown) checkExecutableInferable(inputs, problems);
   checkPathPrefix(inputs, problems);
   await checkBaseImage(inputs, problems);
   const imageNameValid = checkImageName(inputs, problems);

@@ -59,30 +59,42 @@ export function problemAt(
 
 const YAML_HINTS: Record<string, string> = {
   DUPLICATE_KEY: "remove or rename one of the duplicate keys",
-  TAB_AS_INDENT: "indent with spaces; YAML does not allow tabs for indentation",
+  TAB_AS_INDENT: "indent with spaces",
   MULTIPLE_DOCS: "keep one YAML document in the file (remove the `---` separator)",
 };
 
-/** Parses YAML `text` keeping positions; YAML errors become problems, never exceptions. */
+/**
+ * Parses YAML `text` keeping positions; YAML errors become problems, never exceptions. Merge
+ * keys (`<<: *anchor`) are expanded. Columns count Unicode code points, as editors do.
+ */
 export function parseYamlSource(text: string, file: string): ConfigSource {
   const lineCounter = new LineCounter();
   const document = parseDocument(text, {
     lineCounter,
     uniqueKeys: true,
+    merge: true,
     prettyErrors: false,
     keepSourceTokens: false,
+    // Warnings are returned in `document.warnings`; "warn" would also print them to stderr.
+    logLevel: "error",
   });
   const positionOf = (offset: number): SourcePosition => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { file, line, column: col };
+    const { line } = lineCounter.linePos(offset);
+    const lineStart = lineCounter.lineStarts[line - 1] ?? 0;
+    // `offset` counts UTF-16 code units, so a character outside the BMP counts twice in it.
+    let column = 1;
+    for (const _ of text.slice(lineStart, offset)) column++;
+    return { file, line, column };
   };
 
   // After a syntax error the parser often reports follow-on errors at the same spot, so only the
-  // first syntax error is kept. Duplicate keys and tabs are independent, so all are reported.
+  // first syntax error is kept, and none after a tab used for indentation, which causes them.
+  // Duplicate keys and tabs are independent, so all are reported.
   const independent = new Set(["DUPLICATE_KEY", "TAB_AS_INDENT"]);
-  let syntaxErrorSeen = false;
+  const yamlErrors = [...document.errors, ...document.warnings];
+  let syntaxErrorSeen = yamlErrors.some((error) => error.code === "TAB_AS_INDENT");
   const problems: ConfigProblem[] = [];
-  for (const error of [...document.errors, ...document.warnings]) {
+  for (const error of yamlErrors) {
     if (!independent.has(error.code)) {
       if (syntaxErrorSeen) continue;
       syntaxErrorSeen = true;
@@ -95,6 +107,7 @@ export function parseYamlSource(text: string, file: string): ConfigSource {
       message: `invalid YAML: ${firstLine.replace(/ at line \d+, column \d+.*$/, "")}; ${hint}`,
     });
   }
+  problems.sort((left, right) => left.line - right.line || left.column - right.column);
 
   let value: unknown;
   if (document.errors.length === 0) value = document.toJS({ maxAliasCount: 1000 });

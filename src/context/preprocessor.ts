@@ -40,7 +40,10 @@ export interface PreProcessorOptions {
   command?: string[];
   /** Absolute directory in the image the input files go under. Default `/app/`. */
   pathPrefix?: string;
-  /** Extra files or directories: local path (relative to `root`) to absolute path in the image. */
+  /**
+   * Extra files or directories: local path (relative to `root`) to absolute path in the image.
+   * A target ending in `/` is a directory that a file goes into under its own name.
+   */
   outputMap?: Record<string, string>;
   /** `.dockerignore`-syntax patterns, applied after those of `<root>/.dockerignore`. */
   ignore?: string[];
@@ -50,10 +53,15 @@ export interface PreProcessorOptions {
   logger?: Logger;
 }
 
-/** Where a context entry came from, for error messages. */
+/** A path to a config value: mapping keys and sequence indexes. */
+type ConfigPath = (string | number)[];
+
+/** Origin of a context entry, for error messages. */
 interface Origin {
-  /** Config path of the value, e.g. `preprocessor.inputFiles[1]`. */
-  configPath: string;
+  /** Config value the entry came from, e.g. `["preprocessor", "inputFiles", 1]`. */
+  configPath: ConfigPath;
+  /** `configPath` as messages print it, e.g. `preprocessor.inputFiles[1]`. */
+  where: string;
 }
 
 /** State of one `collect()` run. */
@@ -99,6 +107,7 @@ export class BasePreProcessor {
         throw new InputError(
           `invalid input file ${JSON.stringify(input)} at preprocessor.inputFiles[${index}]: ` +
             `it must be a non-empty path relative to the project root ${this.root}`,
+          { configPath: ["preprocessor", "inputFiles", index] },
         );
       }
       const normalized = normalizeLocalPath(input);
@@ -133,9 +142,10 @@ export class BasePreProcessor {
   /**
    * Walks the input files and the output map, applies the ignore rules, adds parent directories
    * and returns the entries sorted by the UTF-8 bytes of their path. Rejects with an
-   * `InputError` for a missing input, two sources mapped to one path, an output-map target
-   * that is not absolute or contains `..`, a path outside the root (unless `allowOutsideRoot`)
-   * and special files (sockets, FIFOs, devices).
+   * `InputError` whose `configPath` names the config value. The causes are a missing input, two
+   * sources mapped to one path, an output-map target that is not absolute or contains `..`, a
+   * path outside the root (unless `allowOutsideRoot`), special files (sockets, FIFOs, devices)
+   * and an executable the context does not contain.
    */
   async collect(): Promise<ContextEntry[]> {
     const collection: Collection = {
@@ -143,7 +153,11 @@ export class BasePreProcessor {
       rules: createIgnore(),
       hasExceptions: false,
       realRoot: await realpath(this.root).catch((error: unknown) => {
-        throw new InputError(`project root ${this.root} is not readable: ${describe(error)}`);
+        throw new InputError(
+          `project root ${this.root} is not readable: ${describe(error)}. Set \`context\` to ` +
+            `an existing directory or fix its permissions`,
+          { configPath: ["context"] },
+        );
       }),
     };
     const patterns = [...(await this.readDockerignore()), ...this.ignore];
@@ -158,9 +172,8 @@ export class BasePreProcessor {
     }
 
     addParentDirectories(collection);
-    const entries = sortEntries([...collection.entries.values()].map(({ entry }) => entry));
-    this.checkExecutable(entries);
-    return entries;
+    this.checkExecutable(collection);
+    return sortEntries([...collection.entries.values()].map(({ entry }) => entry));
   }
 
   /** Returns the local path of every file and symlink mapped to its absolute path in the image. */
@@ -196,10 +209,10 @@ export class BasePreProcessor {
   }
 
   private async collectInput(collection: Collection, input: string): Promise<void> {
-    const configPath = `preprocessor.inputFiles[${this.inputIndex.get(input)}]`;
+    const origin = originOf(["preprocessor", "inputFiles", this.inputIndex.get(input) ?? 0]);
     const local = resolve(this.root, input);
-    const stats = await this.statSource(local, input, configPath);
-    const rootRelative = await this.checkInsideRoot(collection, local, input, configPath);
+    const stats = await this.statSource(local, input, origin);
+    const rootRelative = await this.checkInsideRoot(collection, local, input, origin);
 
     let targetBase: string;
     if (rootRelative !== undefined) {
@@ -216,13 +229,13 @@ export class BasePreProcessor {
       collection.rules.ignores(rootRelative)
     ) {
       this.logger.warn(
-        `input ${JSON.stringify(input)} (${configPath}) is excluded by an ignore rule in ` +
+        `input ${JSON.stringify(input)} (${origin.where}) is excluded by an ignore rule in ` +
           `.dockerignore or preprocessor.ignore. Remove the rule or the input`,
       );
       if (!stats.isDirectory() || !collection.hasExceptions) return;
     }
 
-    await this.addTree(collection, local, stats, targetBase, rootRelative, { configPath });
+    await this.addTree(collection, local, stats, targetBase, rootRelative, origin);
   }
 
   private async collectOutputMapping(
@@ -230,12 +243,13 @@ export class BasePreProcessor {
     source: string,
     target: string,
   ): Promise<void> {
-    const configPath = `preprocessor.outputMap[${JSON.stringify(source)}]`;
-    const targetPath = checkOutputTarget(target, configPath);
+    const origin = originOf(["preprocessor", "outputMap", source]);
+    checkOutputTarget(target, origin);
     const normalized = normalizeLocalPath(source);
     const local = resolve(this.root, normalized);
-    const stats = await this.statSource(local, source, configPath);
-    const rootRelative = await this.checkInsideRoot(collection, local, source, configPath);
+    const stats = await this.statSource(local, source, origin);
+    const rootRelative = await this.checkInsideRoot(collection, local, source, origin);
+    const targetPath = outputTargetPath(target, local, stats);
 
     if (
       rootRelative !== undefined &&
@@ -243,28 +257,32 @@ export class BasePreProcessor {
       collection.rules.ignores(rootRelative)
     ) {
       this.logger.warn(
-        `output-map source ${JSON.stringify(source)} (${configPath}) is excluded by an ignore ` +
+        `output-map source ${JSON.stringify(source)} (${origin.where}) is excluded by an ignore ` +
           `rule in .dockerignore or preprocessor.ignore. Remove the rule or the mapping`,
       );
       if (!stats.isDirectory() || !collection.hasExceptions) return;
     }
 
-    await this.addTree(collection, local, stats, targetPath, rootRelative, { configPath });
+    await this.addTree(collection, local, stats, targetPath, rootRelative, origin);
   }
 
   /** Returns lstat of an input or output-map source, or rejects naming the config value. */
-  private async statSource(local: string, value: string, configPath: string): Promise<Stats> {
+  private async statSource(local: string, value: string, origin: Origin): Promise<Stats> {
+    const { configPath, where } = origin;
     try {
       return await lstat(local);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") {
         throw new InputError(
-          `input ${JSON.stringify(value)} at ${configPath} not found: ${local} does not exist. ` +
+          `input ${JSON.stringify(value)} at ${where} not found: ${local} does not exist. ` +
             `Fix the path (relative to the project root ${this.root}) or remove it`,
+          { configPath },
         );
       }
       throw new InputError(
-        `input ${JSON.stringify(value)} at ${configPath} is not readable: ${describe(error)}`,
+        `input ${JSON.stringify(value)} at ${where} is not readable: ${describe(error)}. ` +
+          `Fix its permissions or remove it`,
+        { configPath, cause: error },
       );
     }
   }
@@ -278,7 +296,7 @@ export class BasePreProcessor {
     collection: Collection,
     local: string,
     value: string,
-    configPath: string,
+    origin: Origin,
   ): Promise<string | undefined> {
     const lexical = relativeInside(this.root, local);
     // The entry itself may be a symlink (stored as such), so only its parent is resolved.
@@ -291,9 +309,10 @@ export class BasePreProcessor {
     if (this.allowOutsideRoot) return lexical;
 
     throw new InputError(
-      `input ${JSON.stringify(value)} at ${configPath} resolves to ${resolved}, outside the ` +
+      `input ${JSON.stringify(value)} at ${origin.where} resolves to ${resolved}, outside the ` +
         `project root ${this.root}. Move it into the root or set ` +
         `preprocessor.allowOutsideRoot: true`,
+      { configPath: origin.configPath },
     );
   }
 
@@ -327,9 +346,10 @@ export class BasePreProcessor {
     }
     if (!stats.isDirectory()) {
       throw new InputError(
-        `${local} (from ${origin.configPath}) is a ${specialFileKind(stats)}: only regular ` +
+        `${local} (from ${origin.where}) is a ${specialFileKind(stats)}: only regular ` +
           `files, directories and symlinks can go into the context. Remove it or add an ` +
           `ignore pattern for it`,
+        { configPath: origin.configPath },
       );
     }
 
@@ -374,21 +394,48 @@ export class BasePreProcessor {
         relativeInside(collection.realRoot, resolved) !== undefined);
     if (inside) return;
     throw new InputError(
-      `symlink ${local} (from ${origin.configPath}) points to ${JSON.stringify(linkTarget)}, ` +
+      `symlink ${local} (from ${origin.where}) points to ${JSON.stringify(linkTarget)}, ` +
         `outside the project root ${this.root}. Use a relative target inside the root, ` +
         `exclude the link with an ignore pattern, or set preprocessor.allowOutsideRoot: true`,
+      { configPath: origin.configPath },
     );
   }
 
-  /** Warns when an executable is set but no context entry holds it. */
-  private checkExecutable(entries: readonly ContextEntry[]): void {
+  /**
+   * Rejects an executable, given or inferred, that the context does not contain at its image
+   * path because an ignore rule excludes it, another source is mapped onto that path, or no
+   * input contains it.
+   */
+  private checkExecutable(collection: Collection): void {
     if (this.executable === undefined) return;
-    const path = archivePath(this.pathPrefix + this.executable.split(sep).join("/"));
-    if (entries.some((entry) => entry.path === path)) return;
-    this.logger.warn(
-      `executable ${JSON.stringify(this.executable)} is not in the context (no /${path}). ` +
-        `Add it to preprocessor.inputFiles or set preprocessor.executable`,
-    );
+    const imagePath = this.pathPrefix + this.executable.split(sep).join("/");
+    const local = resolve(this.root, this.executable);
+    const found = collection.entries.get(archivePath(imagePath));
+    if (found?.entry.source === local) return;
+    // A directory entry without a source is a parent added for files below it.
+    if (found?.entry.type === "directory" && found.entry.source === undefined) return;
+
+    const name = JSON.stringify(this.executable);
+    const rootRelative = relativeInside(this.root, local);
+    let reason: string;
+    if (found) {
+      reason =
+        `${found.entry.source} (from ${found.origin.where}) is mapped onto ${imagePath} ` +
+        `instead. Change that output-map target or set preprocessor.executable to the program ` +
+        `to run`;
+    } else if (rootRelative && collection.rules.ignores(rootRelative)) {
+      reason =
+        `an ignore rule in .dockerignore or preprocessor.ignore excludes it. Remove the rule, ` +
+        `add the exception "!${rootRelative}", or set preprocessor.executable to the program ` +
+        `to run`;
+    } else {
+      reason =
+        `no input file or directory puts it there. Add it to preprocessor.inputFiles or set ` +
+        `preprocessor.executable to one of them`;
+    }
+    throw new InputError(`executable ${name} is not in the context at ${imagePath}: ${reason}`, {
+      configPath: ["preprocessor", "executable"],
+    });
   }
 }
 
@@ -416,26 +463,39 @@ function normalizePathPrefix(prefix: string): string {
     throw new InputError(
       `invalid path prefix ${JSON.stringify(prefix)} at preprocessor.pathPrefix: it must be an ` +
         `absolute path in the image without "..", e.g. /app/`,
+      { configPath: ["preprocessor", "pathPrefix"] },
     );
   }
   const normalized = posix.normalize(prefix);
   return normalized.endsWith("/") ? normalized : `${normalized}/`;
 }
 
-/** Checks an output-map target and returns its archive path (no leading or trailing `/`). */
-function checkOutputTarget(target: string, configPath: string): string {
+/** Rejects an output-map target that is not absolute, contains `..` or is `/` itself. */
+function checkOutputTarget(target: string, origin: Origin): void {
   const problem =
     typeof target !== "string" || !target.startsWith("/")
       ? "it must be an absolute path in the image, e.g. /app/conf.json"
       : target.split("/").includes("..")
         ? 'it must not contain ".." segments'
         : archivePath(target) === ""
-          ? "it must name a path below /, e.g. /app/conf.json"
+          ? "it must name a path below /, e.g. /app/conf.json or /app/conf/"
           : undefined;
   if (problem) {
     throw new InputError(
-      `invalid output-map target ${JSON.stringify(target)} at ${configPath}: ${problem}`,
+      `invalid output-map target ${JSON.stringify(target)} at ${origin.where}: ${problem}`,
+      { configPath: origin.configPath },
     );
+  }
+}
+
+/**
+ * Returns the archive path an output-map source lands at. As with Docker's COPY, a target
+ * ending in `/` is a directory: a file or symlink goes inside it under its own name, and a
+ * directory's contents go under it.
+ */
+function outputTargetPath(target: string, local: string, stats: Stats): string {
+  if (target.endsWith("/") && !stats.isDirectory()) {
+    return archivePath(`${target}${basename(local)}`);
   }
   return archivePath(target);
 }
@@ -468,8 +528,9 @@ function addEntry(collection: Collection, entry: ContextEntry, origin: Origin): 
   if (existing.entry.type === entry.type && existing.entry.source === entry.source) return;
   throw new InputError(
     `two sources map to the context path /${entry.path}: ${existing.entry.source} ` +
-      `(from ${existing.origin.configPath}) and ${entry.source} (from ${origin.configPath}). ` +
+      `(from ${existing.origin.where}) and ${entry.source} (from ${origin.where}). ` +
       `Remove one of them or change the output-map target`,
+    { configPath: origin.configPath },
   );
 }
 
@@ -482,8 +543,9 @@ function addParentDirectories(collection: Collection): void {
       if (existing && existing.entry.type !== "directory") {
         throw new InputError(
           `context path /${parent} is a ${existing.entry.type} from ` +
-            `${existing.origin.configPath}, but /${path} from ${origin.configPath} needs it to ` +
+            `${existing.origin.where}, but /${path} from ${origin.where} needs it to ` +
             `be a directory. Change the output-map target or the path prefix`,
+          { configPath: origin.configPath },
         );
       }
       if (!existing) {
@@ -495,6 +557,17 @@ function addParentDirectories(collection: Collection): void {
       parent = posix.dirname(parent);
     }
   }
+}
+
+/** Creates the origin of a config value, with the path as messages print it. */
+function originOf(configPath: ConfigPath): Origin {
+  let where = "";
+  for (const segment of configPath) {
+    if (typeof segment === "number") where += `[${segment}]`;
+    else if (/^[A-Za-z_$][\w$]*$/.test(segment)) where += where === "" ? segment : `.${segment}`;
+    else where += `[${JSON.stringify(segment)}]`;
+  }
+  return { configPath, where };
 }
 
 function specialFileKind(stats: Stats): string {

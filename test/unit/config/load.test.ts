@@ -13,6 +13,8 @@ let project: string;
 // A project with the files the configs below refer to.
 async function writeProject(dir: string): Promise<void> {
   await writeFile(join(dir, "main.sh"), "echo hello\n");
+  await writeFile(join(dir, "model.py"), "print('model')\n");
+  await writeFile(join(dir, "util.py"), "X = 1\n");
   await mkdir(join(dir, "data"));
   await writeFile(join(dir, "data", "greeting.txt"), "hello\n");
   await mkdir(join(dir, "conf"));
@@ -25,9 +27,20 @@ async function writeProject(dir: string): Promise<void> {
   await mkdir(join(dir, "not-a-layout"));
 }
 
+// A config without a `preprocessor` section runs plain `python`, which is a problem of its own.
+// Cases about other problems get a section naming the program, after their last line so the
+// positions they expect stay the same.
+const PROGRAM = "preprocessor: { inputFiles: [main.sh], command: [sh] }";
+
+function withProgram(lines: string[]): string[] {
+  const hasSection = lines.some((line) => line.startsWith("preprocessor:"));
+  const isConfig = lines.some((line) => /^(apiVersion|baseImage):/.test(line));
+  return hasSection || !isConfig ? lines : [...lines, PROGRAM];
+}
+
 async function problemsOf(lines: string[], name = "fairing.yaml"): Promise<ConfigError> {
   const file = join(project, name);
-  await writeFile(file, lines.join("\n") + "\n");
+  await writeFile(file, withProgram(lines).join("\n") + "\n");
   try {
     await loadConfig(file, { env: {} });
   } catch (error) {
@@ -75,7 +88,7 @@ const cases: Case[] = [
   },
   {
     name: "typo in preprocessor key",
-    yaml: [...HEAD, "preprocessor:", "  inpuFiles: [main.sh]"],
+    yaml: [...HEAD, "preprocessor:", "  inpuFiles: [main.sh]", "  command: [sh]"],
     problems: [
       {
         line: 5,
@@ -311,7 +324,13 @@ const cases: Case[] = [
   },
   {
     name: "missing output-map source",
-    yaml: [...HEAD, "preprocessor:", "  outputMap:", "    conf/dev.json: /app/conf.json"],
+    yaml: [
+      ...HEAD,
+      "preprocessor:",
+      "  outputMap:",
+      "    conf/dev.json: /app/conf.json",
+      "  command: [sh]",
+    ],
     problems: [
       {
         line: 6,
@@ -323,7 +342,13 @@ const cases: Case[] = [
   },
   {
     name: "relative output-map target",
-    yaml: [...HEAD, "preprocessor:", "  outputMap:", "    conf/prod.json: app/conf.json"],
+    yaml: [
+      ...HEAD,
+      "preprocessor:",
+      "  outputMap:",
+      "    conf/prod.json: app/conf.json",
+      "  command: [sh]",
+    ],
     problems: [
       {
         line: 6,
@@ -643,7 +668,7 @@ const cases: Case[] = [
   },
   {
     name: "relative path prefix",
-    yaml: [...HEAD, "preprocessor:", "  pathPrefix: app/"],
+    yaml: [...HEAD, "preprocessor:", "  pathPrefix: app/", "  command: [sh]"],
     problems: [
       {
         line: 5,
@@ -717,6 +742,80 @@ const cases: Case[] = [
       },
     ],
   },
+  {
+    name: "executable not inferable",
+    yaml: [...HEAD, "preprocessor:", "  inputFiles: [model.py, util.py, main.sh]"],
+    problems: [
+      {
+        line: 5,
+        column: 15,
+        path: "preprocessor.inputFiles",
+        says: [
+          "none can be inferred from 2 candidates (model.py, util.py)",
+          "plain `python`",
+          "set preprocessor.executable",
+        ],
+      },
+    ],
+  },
+  {
+    name: "no inputs and no executable",
+    yaml: [...HEAD, "preprocessor:", "  pathPrefix: /srv/"],
+    problems: [
+      {
+        line: 5,
+        column: 3,
+        path: "preprocessor",
+        says: ["no input files and no executable", "set preprocessor.executable"],
+      },
+    ],
+  },
+  {
+    name: "tab before sequence item",
+    yaml: [...HEAD, "preprocessor:", "  inputFiles:", "\t- main.sh"],
+    problems: [{ line: 6, column: 1, path: "", says: ["invalid YAML", "indent with spaces"] }],
+  },
+  {
+    name: "column counts code points",
+    yaml: [...HEAD, 'labels: { "日本😀": 1 }'],
+    problems: [{ line: 4, column: 18, path: 'labels["日本😀"]', says: ["must be a string"] }],
+  },
+  {
+    name: "registry with credentials",
+    yaml: [
+      "apiVersion: fairing/v1",
+      "baseImage: scratch",
+      "registry: user:s3cr3t-pass@127.0.0.1:5000/team",
+    ],
+    problems: [
+      {
+        line: 3,
+        column: 11,
+        path: "registry",
+        says: [
+          '"user:***@127.0.0.1:5000/team" contains credentials',
+          'write "127.0.0.1:5000/team"',
+          "Docker config with `docker login 127.0.0.1:5000`",
+        ],
+      },
+    ],
+  },
+  {
+    name: "base image with credentials",
+    yaml: [
+      "apiVersion: fairing/v1",
+      "baseImage: bob@127.0.0.1:5000/base/python:3.12",
+      "registry: 127.0.0.1:5000/team",
+    ],
+    problems: [
+      {
+        line: 2,
+        column: 12,
+        path: "baseImage",
+        says: ['"bob@127.0.0.1:5000/base/python:3.12" contains credentials', "docker login"],
+      },
+    ],
+  },
 ];
 
 describe("loadConfig problems", () => {
@@ -758,6 +857,28 @@ describe("loadConfig problems", () => {
     assert.deepEqual(paths.sort(), ["builder.push", "imageName", "preprocessor.inputFiles[0]"]);
     assert.match(error.message, /invalid config \(3 problems\)/);
     assert.equal(error.exitCode, 2);
+  });
+
+  test("tab reported once", async () => {
+    const error = await problemsOf([...HEAD, "builder:", "\tkind: append"]);
+    assert.equal(error.problems.length, 1, error.message);
+    const message = error.problems[0]?.message ?? "";
+    assert.equal(message.split("indent with spaces").length, 2, message);
+    assert.equal(message.split(/tabs?\b/i).length, 2, message);
+  });
+
+  test("missing preprocessor section", async () => {
+    const file = join(project, "bare.yaml");
+    await writeFile(file, [...HEAD, "output: { kind: oci-layout, path: out }"].join("\n"));
+    const error = await loadConfig(file, { env: {} }).then(
+      () => assert.fail("expected a ConfigError"),
+      (rejection: unknown) => rejection,
+    );
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.problems.length, 1, error.message);
+    assert.equal(error.problems[0]?.path, "preprocessor");
+    assert.equal(error.problems[0]?.line, 1);
+    assert.match(error.problems[0]?.message ?? "", /no input files and no executable/);
   });
 
   test("message format", async () => {
@@ -881,6 +1002,18 @@ describe("loadConfig secrets", () => {
     },
   ];
 
+  test("registry credentials redacted", async () => {
+    const error = await problemsOf([
+      "apiVersion: fairing/v1",
+      "baseImage: scratch",
+      "registry: alice:pw-9f8e7d6c@127.0.0.1:5000/team",
+    ]);
+    assert.equal(error.problems.length, 1, error.message);
+    assert.match(error.message, /alice:\*\*\*@/);
+    assert.ok(!error.message.includes("pw-9f8e7d6c"), error.message);
+    assert.ok(!JSON.stringify(error.problems).includes("pw-9f8e7d6c"));
+  });
+
   for (const { name, yaml, secret, line, column, path } of secretCases) {
     test(name, async () => {
       const error = await problemsOf(yaml);
@@ -904,6 +1037,7 @@ describe("loadConfig secrets", () => {
         "builder: { kind: cluster, registrySecret: push-creds, createRegistrySecret: false }",
         "contextSource: { kind: s3, bucket: builds }",
         'env: { DISABLE_AUTH: "1" }',
+        PROGRAM,
       ].join("\n"),
     );
     const config = await loadConfig(file, { env: {} });
@@ -953,9 +1087,12 @@ describe("loadConfig valid", () => {
     const file = join(project, "cluster.yaml");
     await writeFile(
       file,
-      [...HEAD, "builder: { kind: cluster }", "contextSource: { kind: s3, bucket: builds }"].join(
-        "\n",
-      ),
+      [
+        ...HEAD,
+        "builder: { kind: cluster }",
+        "contextSource: { kind: s3, bucket: builds }",
+        PROGRAM,
+      ].join("\n"),
     );
     const config = await loadConfig(file, { env: { AWS_REGION: "eu-central-1" } });
     assert.deepEqual(config.builder, {
@@ -986,6 +1123,7 @@ describe("loadConfig valid", () => {
         ...HEAD,
         "builder: { kind: cluster }",
         'contextSource: { kind: s3, account: "123456789012" }',
+        PROGRAM,
       ].join("\n"),
     );
     const config = await loadConfig(file, { env: {} });
@@ -1017,7 +1155,7 @@ describe("loadConfig valid", () => {
         "apiVersion: fairing/v1",
         "baseImage: oci:base-layout:v2",
         "registry: 127.0.0.1:5000/team/",
-        "preprocessor: { inputFiles: [main.sh, data/], pathPrefix: /srv }",
+        "preprocessor: { inputFiles: [main.sh, data/], executable: main.sh, pathPrefix: /srv }",
         "output: { kind: docker-archive, path: out/image.tar }",
       ].join("\n"),
     );
@@ -1029,6 +1167,45 @@ describe("loadConfig valid", () => {
       kind: "docker-archive",
       path: join(project, "out", "image.tar"),
     });
+  });
+
+  test("explicit command without executable", async () => {
+    const file = join(project, "gunicorn.yaml");
+    await writeFile(
+      file,
+      [
+        ...HEAD,
+        "preprocessor:",
+        "  inputFiles: [model.py, util.py]",
+        "  command: [gunicorn, app:app]",
+      ].join("\n"),
+    );
+    const config = await loadConfig(file, { env: {} });
+    assert.deepEqual(config.preprocessor.command, ["gunicorn", "app:app"]);
+    assert.equal(config.preprocessor.executable, undefined);
+  });
+
+  test("merge keys and extension keys", async () => {
+    const file = join(project, "merge.yaml");
+    await writeFile(
+      file,
+      [
+        "apiVersion: fairing/v1",
+        "baseImage: scratch",
+        "x-builder: &builder",
+        "  kind: append",
+        "  push: false",
+        "builder:",
+        "  <<: *builder",
+        "  compressionLevel: 9",
+        "output: { kind: oci-layout, path: out }",
+        "preprocessor: { inputFiles: [main.sh], command: [sh] }",
+      ].join("\n"),
+    );
+    const config = await loadConfig(file, { env: {} });
+    assert.deepEqual(config.builder, { kind: "append", push: false, compressionLevel: 9 });
+    assert.equal("x-builder" in config, false);
+    assert.deepEqual(config.locate(["builder", "compressionLevel"]), { file, line: 8, column: 21 });
   });
 
   test("locate positions", async () => {
@@ -1079,7 +1256,12 @@ describe("configFromObject", () => {
   test("invalid object", async () => {
     await assert.rejects(
       configFromObject(
-        { apiVersion: "fairing/v1", baseImage: "scratch", builder: { kind: "append", push: "no" } },
+        {
+          apiVersion: "fairing/v1",
+          baseImage: "scratch",
+          builder: { kind: "append", push: "no" },
+          preprocessor: { inputFiles: ["main.sh"] },
+        },
         { root: project, file: "sdk" },
       ),
       (error: unknown) => {

@@ -10,11 +10,27 @@ import type { JsonSchema } from "../../../src/config/schema-problems.ts";
 
 const EXAMPLE = fileURLToPath(new URL("../../../fairing.config.example.yaml", import.meta.url));
 
-// Yields every field schema (properties of objects) with its dotted location.
+// Yields every property schema at any depth (properties, extension patterns, list items, map
+// values and inline union branches) with its dotted location.
 function* fields(schema: JsonSchema, where: string): Generator<[string, JsonSchema]> {
-  for (const [name, field] of Object.entries(schema.properties ?? {})) {
-    yield [`${where}.${name}`, field];
+  const named: [string, JsonSchema][] = [
+    ...Object.entries(schema.properties ?? {}).map(([name, field]): [string, JsonSchema] => [
+      `${where}.${name}`,
+      field,
+    ]),
+    ...Object.entries((schema.patternProperties ?? {}) as Record<string, JsonSchema>).map(
+      ([pattern, field]): [string, JsonSchema] => [`${where}[/${pattern}/]`, field],
+    ),
+  ];
+  for (const [location, field] of named) {
+    yield [location, field];
+    yield* fields(field, location);
   }
+  if (schema.items) yield* fields(schema.items, `${where}[]`);
+  if (typeof schema.additionalProperties === "object") {
+    yield* fields(schema.additionalProperties, `${where}{}`);
+  }
+  for (const branch of schema.oneOf ?? []) yield* fields(branch, `${where}|`);
 }
 
 function resolve(root: JsonSchema, schema: JsonSchema): JsonSchema {
@@ -46,23 +62,33 @@ describe("config schema", () => {
 
   test("fields documented", async () => {
     const schema = await readConfigSchema();
-    const owners: [string, JsonSchema][] = [["root", schema]];
+    const all: [string, JsonSchema][] = [...fields(schema, "root")];
     for (const [name, definition] of Object.entries(schema.definitions ?? {})) {
-      owners.push([name, definition]);
+      all.push(...fields(definition, name));
     }
-    let count = 0;
-    for (const [owner, ownerSchema] of owners) {
-      for (const [where, field] of fields(ownerSchema, owner)) {
-        const resolved = resolve(schema, field);
-        assert.ok(resolved.description, `${where} has no description`);
-        assert.ok(
-          Array.isArray(resolved.examples) && resolved.examples.length > 0,
-          `${where} has no examples`,
-        );
-        count++;
-      }
+    // A field definition shared by several objects (e.g. `push`) is documented once, where it
+    // is defined; a property used in one place carries its own description and examples.
+    const uses = new Map<string, number>();
+    for (const [, field] of all) {
+      if (field.$ref) uses.set(field.$ref, (uses.get(field.$ref) ?? 0) + 1);
     }
-    assert.ok(count > 60, `only ${count} fields checked`);
+    for (const [where, field] of all) {
+      const shared = field.$ref !== undefined && (uses.get(field.$ref) ?? 0) > 1;
+      const documented = shared ? resolve(schema, field) : field;
+      assert.ok(documented.description, `${where} has no description`);
+      assert.ok(
+        Array.isArray(documented.examples) && documented.examples.length > 0,
+        `${where} has no examples`,
+      );
+    }
+    assert.ok(all.length > 60, `only ${all.length} fields checked`);
+  });
+
+  test("extension keys allowed", async () => {
+    const schema = await readConfigSchema();
+    const extension = (schema.patternProperties as Record<string, JsonSchema> | undefined)?.["^x-"];
+    assert.ok(extension, "no ^x- pattern at the root");
+    assert.equal(schema.additionalProperties, false);
   });
 
   test("builder kind branches", async () => {
@@ -92,7 +118,7 @@ describe("config schema", () => {
     assert.equal(root.imageName?.default, DEFAULTS.imageName);
     assert.equal(root.tag?.default, DEFAULTS.tag);
     assert.equal(root.platform?.default, DEFAULTS.platform);
-    const preprocessor = definitions.preprocessor?.properties ?? {};
+    const preprocessor = root.preprocessor?.properties ?? {};
     assert.deepEqual(preprocessor.command?.default, DEFAULTS.command);
     assert.equal(preprocessor.pathPrefix?.default, DEFAULTS.pathPrefix);
     assert.equal(definitions.push?.default, DEFAULTS.push);

@@ -106,18 +106,25 @@ describe("BasePreProcessor options", () => {
   test("relative path prefix rejected", () => {
     assert.throws(
       () => new BasePreProcessor({ root: "/tmp/x", inputFiles: ["a"], pathPrefix: "app/" }),
-      (error: unknown) =>
-        error instanceof InputError &&
-        error.message.includes('"app/"') &&
-        error.message.includes("preprocessor.pathPrefix"),
+      (error: unknown) => {
+        assert.ok(error instanceof InputError);
+        assert.ok(error.message.includes('"app/"'), error.message);
+        assert.ok(error.message.includes("preprocessor.pathPrefix"), error.message);
+        assert.deepEqual(error.configPath, ["preprocessor", "pathPrefix"]);
+        return true;
+      },
     );
   });
 
   test("empty input rejected", () => {
     assert.throws(
       () => new BasePreProcessor({ root: "/tmp/x", inputFiles: ["a", ""] }),
-      (error: unknown) =>
-        error instanceof InputError && error.message.includes("preprocessor.inputFiles[1]"),
+      (error: unknown) => {
+        assert.ok(error instanceof InputError);
+        assert.ok(error.message.includes("preprocessor.inputFiles[1]"), error.message);
+        assert.deepEqual(error.configPath, ["preprocessor", "inputFiles", 1]);
+        return true;
+      },
     );
   });
 });
@@ -310,6 +317,40 @@ describe("BasePreProcessor.collect", () => {
     assert.equal(link?.size, 0);
   });
 
+  test("output target directory for file", async () => {
+    const root = await project({ "main.sh": "x", "secret.txt": "s", "conf/a.json": "{}" });
+    const pre = new BasePreProcessor({
+      root,
+      inputFiles: ["main.sh"],
+      outputMap: { "secret.txt": "/app/sec/", conf: "/etc/conf/" },
+    });
+    const entries = await pre.collect();
+    assert.deepEqual(paths(entries), [
+      "app",
+      "app/main.sh",
+      "app/sec",
+      "app/sec/secret.txt",
+      "etc",
+      "etc/conf",
+      "etc/conf/a.json",
+    ]);
+    const secret = entries.find((entry) => entry.path === "app/sec/secret.txt");
+    assert.equal(secret?.source, join(root, "secret.txt"));
+    assert.equal(entries.find((entry) => entry.path === "app/sec")?.type, "directory");
+  });
+
+  test("output target without slash", async () => {
+    const root = await project({ "main.sh": "x", "secret.txt": "s" });
+    const pre = new BasePreProcessor({
+      root,
+      inputFiles: ["main.sh"],
+      outputMap: { "secret.txt": "/app/sec" },
+    });
+    const secret = (await pre.collect()).find((entry) => entry.path === "app/sec");
+    assert.equal(secret?.type, "file");
+    assert.equal(secret?.source, join(root, "secret.txt"));
+  });
+
   test("same file twice is one entry", async () => {
     const root = await project({ "data/a.txt": "x" });
     const pre = new BasePreProcessor({ root, inputFiles: ["data", "data/a.txt"] });
@@ -318,12 +359,17 @@ describe("BasePreProcessor.collect", () => {
 });
 
 describe("BasePreProcessor.collect rejections", () => {
-  async function rejects(pre: BasePreProcessor, ...fragments: string[]): Promise<void> {
+  async function rejects(
+    pre: BasePreProcessor,
+    configPath: (string | number)[],
+    ...fragments: string[]
+  ): Promise<void> {
     await assert.rejects(pre.collect(), (error: unknown) => {
       assert.ok(error instanceof InputError, `expected InputError, got ${String(error)}`);
       for (const fragment of fragments) {
         assert.ok(error.message.includes(fragment), `"${fragment}" missing in: ${error.message}`);
       }
+      assert.deepEqual(error.configPath, configPath, error.message);
       return true;
     });
   }
@@ -332,6 +378,7 @@ describe("BasePreProcessor.collect rejections", () => {
     const root = await project({ "train.py": "x" });
     await rejects(
       new BasePreProcessor({ root, inputFiles: ["train.py", "missing.py"] }),
+      ["preprocessor", "inputFiles", 1],
       '"missing.py"',
       "preprocessor.inputFiles[1]",
       "not found",
@@ -346,6 +393,7 @@ describe("BasePreProcessor.collect rejections", () => {
         inputFiles: ["conf.json"],
         outputMap: { "conf/prod.json": "/app/conf.json" },
       }),
+      ["preprocessor", "outputMap", "conf/prod.json"],
       "/app/conf.json",
       "preprocessor.inputFiles[0]",
       'preprocessor.outputMap["conf/prod.json"]',
@@ -360,6 +408,7 @@ describe("BasePreProcessor.collect rejections", () => {
         inputFiles: ["a.txt"],
         outputMap: { "b.txt": "/app/a.txt/b.txt" },
       }),
+      ["preprocessor", "outputMap", "b.txt"],
       "/app/a.txt",
       "directory",
     );
@@ -369,6 +418,7 @@ describe("BasePreProcessor.collect rejections", () => {
     const root = await project({ "a.txt": "a" });
     await rejects(
       new BasePreProcessor({ root, inputFiles: [], outputMap: { "a.txt": "app/a.txt" } }),
+      ["preprocessor", "outputMap", "a.txt"],
       '"app/a.txt"',
       'preprocessor.outputMap["a.txt"]',
       "absolute",
@@ -379,6 +429,7 @@ describe("BasePreProcessor.collect rejections", () => {
     const root = await project({ "a.txt": "a" });
     await rejects(
       new BasePreProcessor({ root, inputFiles: [], outputMap: { "a.txt": "/app/../etc/passwd" } }),
+      ["preprocessor", "outputMap", "a.txt"],
       '"/app/../etc/passwd"',
       'preprocessor.outputMap["a.txt"]',
       "..",
@@ -390,6 +441,7 @@ describe("BasePreProcessor.collect rejections", () => {
     await writeFile(join(root, "..", "outside.txt"), "o");
     await rejects(
       new BasePreProcessor({ root, inputFiles: ["a.txt", "../outside.txt"] }),
+      ["preprocessor", "inputFiles", 1],
       '"../outside.txt"',
       "preprocessor.inputFiles[1]",
       "allowOutsideRoot",
@@ -416,6 +468,7 @@ describe("BasePreProcessor.collect rejections", () => {
         inputFiles: ["a.txt"],
         outputMap: { "../conf-outside.json": "/app/c.json" },
       }),
+      ["preprocessor", "outputMap", "../conf-outside.json"],
       '"../conf-outside.json"',
       'preprocessor.outputMap["../conf-outside.json"]',
       "outside the project root",
@@ -429,6 +482,7 @@ describe("BasePreProcessor.collect rejections", () => {
     await symlink(elsewhere, join(root, "linked"));
     await rejects(
       new BasePreProcessor({ root, inputFiles: ["linked/secret.txt"] }),
+      ["preprocessor", "inputFiles", 0],
       '"linked/secret.txt"',
       "preprocessor.inputFiles[0]",
       "outside the project root",
@@ -440,6 +494,7 @@ describe("BasePreProcessor.collect rejections", () => {
     await symlink("../../../etc/passwd", join(root, "data/passwd"));
     await rejects(
       new BasePreProcessor({ root, inputFiles: ["data"] }),
+      ["preprocessor", "inputFiles", 0],
       join(root, "data/passwd"),
       '"../../../etc/passwd"',
       "preprocessor.inputFiles[0]",
@@ -451,6 +506,7 @@ describe("BasePreProcessor.collect rejections", () => {
     await symlink(join(root, "a.txt"), join(root, "abs-link"));
     await rejects(
       new BasePreProcessor({ root, inputFiles: ["abs-link"] }),
+      ["preprocessor", "inputFiles", 0],
       "abs-link",
       "allowOutsideRoot",
     );
@@ -477,8 +533,64 @@ describe("BasePreProcessor.collect rejections", () => {
     }
     await rejects(
       new BasePreProcessor({ root, inputFiles: ["data"] }),
+      ["preprocessor", "inputFiles", 0],
       join(root, "data/pipe"),
       "FIFO",
     );
+  });
+
+  test("missing root", async () => {
+    await rejects(
+      new BasePreProcessor({ root: join(base, "no-such-root"), inputFiles: ["a.py"] }),
+      ["context"],
+      join(base, "no-such-root"),
+      "context",
+    );
+  });
+
+  test("executable ignored", async () => {
+    const root = await project({ "train.py": "x", "data/a.csv": "1" });
+    await rejects(
+      new BasePreProcessor({ root, inputFiles: ["train.py", "data"], ignore: ["*.py"] }),
+      ["preprocessor", "executable"],
+      '"train.py"',
+      "/app/train.py",
+      "ignore rule",
+      '"!train.py"',
+    );
+  });
+
+  test("executable replaced by output map", async () => {
+    const root = await project({ "a.py": "a", "b.py": "b", "train.py": "t" });
+    await rejects(
+      new BasePreProcessor({
+        root,
+        inputFiles: ["a.py", "b.py"],
+        executable: "train.py",
+        outputMap: { "a.py": "/app/train.py" },
+      }),
+      ["preprocessor", "executable"],
+      '"train.py"',
+      join(root, "a.py"),
+      'preprocessor.outputMap["a.py"]',
+      "preprocessor.executable",
+    );
+  });
+
+  test("executable not an input", async () => {
+    const root = await project({ "a.py": "a", "b.py": "b", "run.py": "r" });
+    await rejects(
+      new BasePreProcessor({ root, inputFiles: ["a.py", "b.py"], executable: "run.py" }),
+      ["preprocessor", "executable"],
+      '"run.py"',
+      "preprocessor.inputFiles",
+    );
+  });
+
+  test("executable inside input directory", async () => {
+    const root = await project({ "src/run.py": "r", "src/util.py": "u" });
+    const pre = new BasePreProcessor({ root, inputFiles: ["src"], executable: "src/run.py" });
+    assert.ok(paths(await pre.collect()).includes("app/src/run.py"));
+    assert.deepEqual(pre.getCommand(), ["python", "/app/src/run.py"]);
   });
 });
