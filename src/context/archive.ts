@@ -1,15 +1,16 @@
 /**
  * Writes a context as a gzip-compressed tar layer in one streaming pass: tar -> sha256 of the
- * uncompressed bytes (the diffID) -> gzip -> sha256 of the compressed bytes (the digest) -> sink.
- * Nothing is buffered whole, re-read or decompressed, and a slow sink slows the file reads.
+ * uncompressed bytes (the diffID) -> parallel gzip -> sha256 of the compressed bytes (the
+ * digest) -> sink. Nothing is buffered whole, re-read or decompressed, and a slow sink slows
+ * the file reads.
  */
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
 
 import { InputError } from "../errors.ts";
 import type { ContextEntry } from "./entries.ts";
+import { gzipParallel } from "./gzip-parallel.ts";
 import { tarStream } from "./tar.ts";
 
 /** Digests and sizes of a written context archive. */
@@ -41,9 +42,10 @@ export interface ArchiveOptions {
 
 /**
  * Streams the tar of `entries`, gzip-compressed, into `sink` and ends the sink. Resolves with
- * the diffID, digest and sizes once the sink has accepted every byte. The gzip header carries
- * no file name and mtime 0, so the compressed bytes depend only on the entries, the level and
- * the zlib build of the runtime.
+ * the diffID, digest and sizes once the sink has accepted every byte. Blocks of the tar are
+ * deflated on all cores and joined into one gzip member (see `gzipParallel`); the gzip header
+ * carries no file name and mtime 0, so the compressed bytes depend only on the entries, the
+ * level and the zlib build of the runtime.
  */
 export async function writeArchive(
   entries: ContextEntry[],
@@ -62,33 +64,26 @@ export async function writeArchive(
   let uncompressedSize = 0;
   let size = 0;
 
-  const source = Readable.from(
-    hashChunks(tarStream(entries, { mtime: options.mtime }), (chunk) => {
-      uncompressed.update(chunk);
-      uncompressedSize += chunk.length;
-      options.onProgress?.(uncompressedSize);
-    }),
-    { highWaterMark: 1 },
-  );
-  const countCompressed = async function* (chunks: AsyncIterable<Uint8Array>) {
-    for await (const chunk of chunks) {
-      compressed.update(chunk);
-      size += chunk.length;
-      yield chunk;
-    }
-  };
+  const tar = hashChunks(tarStream(entries, { mtime: options.mtime }), (chunk) => {
+    uncompressed.update(chunk);
+    uncompressedSize += chunk.length;
+    options.onProgress?.(uncompressedSize);
+  });
+  const gzip = hashChunks(gzipParallel(tar, { level }), (chunk) => {
+    compressed.update(chunk);
+    size += chunk.length;
+  });
+  const source = Readable.from(gzip, { highWaterMark: 1 });
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
 
   if (isWebWritable(sink)) {
     await pipeline(
       source,
-      createGzip({ level }),
-      countCompressed,
       (chunks: AsyncIterable<Uint8Array>) => writeToWebStream(chunks, sink, options.signal),
       pipelineOptions,
     );
   } else {
-    await pipeline(source, createGzip({ level }), countCompressed, sink, pipelineOptions);
+    await pipeline(source, sink, pipelineOptions);
   }
 
   return {

@@ -48,27 +48,50 @@ export async function contextDigest(
   entries: readonly ContextEntry[],
   options: ContextDigestOptions = {},
 ): Promise<string> {
-  const sorted = [...entries].sort((a, b) => compareEntryPaths(a.path, b.path));
+  const [digest] = await contextDigests([entries], options);
+  return digest!;
+}
+
+/**
+ * Computes the context digest of each group of entries (for example the layers of a split
+ * context), reading and writing the cache once and hashing a file shared by groups once.
+ * Returns the digests in the order of `groups`.
+ */
+export async function contextDigests(
+  groups: readonly (readonly ContextEntry[])[],
+  options: ContextDigestOptions = {},
+): Promise<string[]> {
   const cache = options.cacheFile ? await readCache(options.cacheFile) : {};
   const updated: Record<string, CacheRecord> = {};
+  const hashes = new Map<ContextEntry, Promise<string>>();
+  const contentHash = (entry: ContextEntry): Promise<string> => {
+    let hash = hashes.get(entry);
+    if (!hash) hashes.set(entry, (hash = hashFile(entry, cache, updated)));
+    return hash;
+  };
 
-  const contentHashes = await mapBounded(sorted, PARALLEL_HASHES, async (entry) => {
-    if (entry.type !== "file") return "";
-    return await hashFile(entry, cache, updated);
-  });
+  const digests: string[] = [];
+  for (const entries of groups) {
+    const sorted = [...entries].sort((a, b) => compareEntryPaths(a.path, b.path));
+    const contentHashes = await mapBounded(sorted, PARALLEL_HASHES, async (entry) => {
+      if (entry.type !== "file") return "";
+      return await contentHash(entry);
+    });
 
-  const listing = createHash("sha256");
-  sorted.forEach((entry, index) => {
-    const line = [
-      entry.path,
-      entry.type,
-      entry.mode,
-      entry.size,
-      entry.linkTarget ?? "",
-      contentHashes[index],
-    ];
-    listing.update(JSON.stringify(line) + "\n");
-  });
+    const listing = createHash("sha256");
+    sorted.forEach((entry, index) => {
+      const line = [
+        entry.path,
+        entry.type,
+        entry.mode,
+        entry.size,
+        entry.linkTarget ?? "",
+        contentHashes[index],
+      ];
+      listing.update(JSON.stringify(line) + "\n");
+    });
+    digests.push(`sha256:${listing.digest("hex")}`);
+  }
 
   if (options.cacheFile) {
     // The digest is correct without the cache, so a read-only project only loses the speed-up.
@@ -79,7 +102,7 @@ export async function contextDigest(
       );
     });
   }
-  return `sha256:${listing.digest("hex")}`;
+  return digests;
 }
 
 /** Returns the content sha256 of a file entry, from the cache when size, mtime and inode match. */

@@ -1,13 +1,12 @@
 /**
- * The append builder's planner and runner: no daemon, the context becomes one gzip layer on top
- * of the base image, written to a registry, an OCI image layout or a docker-archive tarball.
+ * The append builder's planner and runner: no daemon, the context becomes gzip layers on top of
+ * the base image, written to a registry, an OCI image layout or a docker-archive tarball.
  */
-import { createWriteStream } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Config } from "../../config/types.ts";
-import { writeArchive } from "../../context/archive.ts";
+import { writeLayers } from "../../context/layered-archive.ts";
 import { FairingError } from "../../errors.ts";
 import { appendLayers, type AppendedImage } from "../../image/append.ts";
 import { resolveBase, type BaseImage } from "../../image/base.ts";
@@ -17,7 +16,7 @@ import { pushImage, type PushStats } from "../../image/push.ts";
 import { silentLogger, type Logger } from "../../log.ts";
 import type { ImageConfig } from "../../registry/manifest.ts";
 import { formatReference, withDigest, type ImageReference } from "../../registry/reference.ts";
-import { inputsForApply } from "../../plan/inputs.ts";
+import { digestCacheFile, inputsForApply } from "../../plan/inputs.ts";
 import type { BuilderKindPlanner, KindPlan, PlanInputs } from "../../plan/kinds.ts";
 import type { BuildPlan, BuildResult, PlanStep, RunOptions } from "../../plan/types.ts";
 import { BASE_DIGEST_LABEL, BUILD_KEY_LABEL, CONTEXT_DIGEST_LABEL } from "../labels.ts";
@@ -203,7 +202,7 @@ function planSteps(inputs: PlanInputs, base: BaseImage): PlanStep[] {
     },
     {
       name: "archive-context",
-      description: `reproducible tar, gzip level ${builder?.compressionLevel ?? 6}`,
+      description: `reproducible tar layers (dependency manifests, files of 1 MiB or more, code), gzip level ${builder?.compressionLevel ?? 6}`,
     },
   ];
   const output = config.output;
@@ -297,29 +296,39 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
   const builder = config.builder.kind === "append" ? config.builder : undefined;
   const workDir = await mkdtemp(join(tmpdir(), "fairing-append-"));
   try {
-    const layerFile = join(workDir, "context.tar.gz");
-    const archive = await timed(steps, "archive-context", options, () =>
-      writeArchive(inputs.entries, createWriteStream(layerFile), {
+    // The context goes in as layers that change at different rates (dependency manifests,
+    // large files, code), so an edit rebuilds and uploads only the layer holding it.
+    const client =
+      config.output.kind === "registry"
+        ? registryClients(config, logger)(target.registry)
+        : undefined;
+    const cacheFile = digestCacheFile(config.root);
+    const layers = await timed(steps, "archive-context", options, () =>
+      writeLayers(inputs.entries, {
+        dir: workDir,
+        pathPrefix: inputs.preprocessor.pathPrefix,
         level: builder?.compressionLevel ?? 6,
+        digestCacheFile: cacheFile,
+        layerCacheFile: cacheFile.replace(/digests-([^/]+)\.json$/, "layers-$1.json"),
+        // A layer built earlier is reused only when the target repository already has its blob.
+        ...(client
+          ? { canReuse: (digest: string) => client.hasBlob(target.repository, digest) }
+          : {}),
         onProgress: (bytes) =>
           options.onProgress?.({ step: "archive-context", status: "progress", bytes }),
         ...(options.signal ? { signal: options.signal } : {}),
+        logger,
       }),
-    );
-    logger.debug(
-      `context layer ${archive.digest}: ${archive.size} bytes, diffID ${archive.diffID}`,
     );
 
     const appended: AppendedImage = appendLayers(
       base,
-      [
-        {
-          digest: archive.digest,
-          size: archive.size,
-          diffID: archive.diffID,
-          comment: "fairing context",
-        },
-      ],
+      layers.map((layer) => ({
+        digest: layer.digest,
+        size: layer.size,
+        diffID: layer.diffID,
+        comment: `fairing context: ${layer.name}`,
+      })),
       {
         command: inputs.preprocessor.getCommand(),
         workingDir: inputs.preprocessor.pathPrefix,
@@ -334,7 +343,9 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
         created: createdTime(),
       },
     );
-    const image = { base, appended, layerFiles: new Map([[archive.digest, layerFile]]) };
+    const layerFiles = new Map<string, string>();
+    for (const layer of layers) if (layer.file) layerFiles.set(layer.digest, layer.file);
+    const image = { base, appended, layerFiles };
 
     let blobs: PushStats | undefined;
     const output = config.output;

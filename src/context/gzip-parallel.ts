@@ -1,0 +1,264 @@
+/**
+ * Parallel gzip in the manner of pigz. The input is cut into blocks of a fixed size. Each block
+ * is deflated on its own with the previous 32 KiB as its preset dictionary and ends on a byte
+ * boundary (a sync flush), so the raw deflate blocks join into one gzip member with one CRC-32.
+ * Blocks are deflated with zlib's asynchronous calls, which run on the runtime's thread pool,
+ * so several blocks are compressed at once on different cores.
+ *
+ * A block whose bytes look random (order-0 entropy above `STORE_ENTROPY_BITS` bits per byte,
+ * measured on a fixed sample of the block) is written as stored deflate blocks instead: model
+ * weights, archives and images do not shrink under deflate, and storing them costs a copy.
+ *
+ * The output depends only on the input bytes, the level, the block size and the runtime's zlib
+ * build: never on chunk boundaries, timing or the number of blocks in flight.
+ */
+import { availableParallelism } from "node:os";
+import * as zlib from "node:zlib";
+
+/** Uncompressed bytes per block. */
+export const DEFAULT_BLOCK_SIZE = 512 * 1024;
+/** Bytes of history each block gets from the block before it: deflate's whole window. */
+const WINDOW = 32 * 1024;
+/** Blocks whose sampled entropy exceeds this many bits per byte are stored, not deflated. */
+export const STORE_ENTROPY_BITS = 7.5;
+/** Bytes sampled from each block to estimate its entropy. */
+const SAMPLE_BYTES = 16 * 1024;
+
+/** Options of `gzipParallel`. */
+export interface ParallelGzipOptions {
+  /** Deflate level from 0 to 9; default 6. */
+  level?: number;
+  /** Uncompressed bytes per block; default 512 KiB. At least 64 KiB. */
+  blockSize?: number;
+  /**
+   * Blocks deflated at once; default twice the number of cores, from 4 to 16. Node runs them on
+   * its libuv thread pool, which has 4 threads unless `UV_THREADPOOL_SIZE` sets another number.
+   */
+  concurrency?: number;
+}
+
+/**
+ * Compresses `source` into one gzip member and yields its bytes in order. The gzip header
+ * carries no file name and mtime 0.
+ */
+export async function* gzipParallel(
+  source: AsyncIterable<Uint8Array>,
+  options: ParallelGzipOptions = {},
+): AsyncGenerator<Uint8Array> {
+  const level = options.level ?? 6;
+  const blockSize = Math.max(options.blockSize ?? DEFAULT_BLOCK_SIZE, 64 * 1024);
+  const concurrency = Math.min(Math.max(options.concurrency ?? availableParallelism() * 2, 4), 16);
+
+  yield gzipHeader(level);
+
+  let crc = 0;
+  let length = 0;
+  let previousTail: Uint8Array | undefined;
+  const inFlight: { block: Uint8Array; deflated: Promise<Uint8Array> }[] = [];
+  let pending: Uint8Array | undefined;
+  // Blocks whose deflate finished are filled again, so memory stays at a few blocks and the
+  // garbage collector has little to do.
+  const free: Uint8Array[] = [];
+  const finishOldest = async () => {
+    const { block, deflated } = inFlight.shift()!;
+    const output = await deflated;
+    if (block.length === blockSize) free.push(block);
+    return output;
+  };
+
+  const dispatch = (block: Uint8Array, last: boolean) => {
+    crc = crc32(block, crc);
+    length = (length + block.length) % 0x100000000;
+    const blockLevel = level > 0 && looksRandom(block) ? 0 : level;
+    const deflated = deflateBlock(block, blockLevel, previousTail, last);
+    // The failure surfaces when the block's turn comes; until then it must not count as
+    // unhandled, and it must not either when the consumer stops reading early.
+    deflated.catch(() => {});
+    inFlight.push({ block, deflated });
+    // A copy, because the block is refilled once its deflate finishes.
+    previousTail = joinTail(previousTail, block);
+  };
+
+  const blocks = fixedBlocks(source, blockSize, () => free.pop() ?? new Uint8Array(blockSize));
+  for await (const block of blocks) {
+    if (pending) dispatch(pending, false);
+    pending = block;
+    while (inFlight.length >= concurrency) yield await finishOldest();
+  }
+  dispatch(pending ?? new Uint8Array(0), true);
+  while (inFlight.length > 0) yield await finishOldest();
+
+  const trailer = new Uint8Array(8);
+  const view = new DataView(trailer.buffer);
+  view.setUint32(0, crc >>> 0, true);
+  view.setUint32(4, length >>> 0, true);
+  yield trailer;
+}
+
+/** Returns the 10-byte gzip header: no name, mtime 0, the extra flags zlib uses, OS Unix. */
+function gzipHeader(level: number): Uint8Array {
+  let extraFlags = 0;
+  if (level === 9) extraFlags = 2;
+  if (level === 1) extraFlags = 4;
+  return Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extraFlags, 3);
+}
+
+/** Deflates one block; all blocks but the last end with a sync flush, the last one finishes. */
+function deflateBlock(
+  block: Uint8Array,
+  level: number,
+  dictionary: Uint8Array | undefined,
+  last: boolean,
+): Promise<Uint8Array> {
+  const options: zlib.ZlibOptions = {
+    level,
+    finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+    // One output buffer that fits the whole deflated block (zlib's deflateBound plus margin):
+    // with the default 16 KiB, Node returns to the main thread after every 16 KiB of output.
+    chunkSize: block.length + (block.length >> 10) + 1024,
+  };
+  // A stored block makes no back-references, so it needs no dictionary.
+  const primed = dictionary && dictionary.length > 0 && level > 0 ? dictionary : undefined;
+  if (primed && !dictionarySupported()) return deflatePrimed(block, options, primed);
+  if (primed) options.dictionary = primed;
+  return new Promise((resolve, reject) => {
+    zlib.deflateRaw(block, options, (error, result) => {
+      if (error) reject(error);
+      else resolve(new Uint8Array(result.buffer, result.byteOffset, result.length));
+    });
+  });
+}
+
+let dictionaryWorks: boolean | undefined;
+
+/** Returns whether this runtime's `deflateRaw` honours the `dictionary` option. */
+function dictionarySupported(): boolean {
+  if (dictionaryWorks === undefined) {
+    const sample = new TextEncoder().encode(
+      "a preset dictionary shortens repeated text. ".repeat(4),
+    );
+    const flush = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+    const plain = zlib.deflateRawSync(sample, flush).length;
+    dictionaryWorks = zlib.deflateRawSync(sample, { ...flush, dictionary: sample }).length < plain;
+  }
+  return dictionaryWorks;
+}
+
+/**
+ * Deflates `block` after the history `dictionary` on a runtime whose zlib ignores preset
+ * dictionaries (Deno 2): the history is compressed first and sync-flushed, and the bytes up to
+ * that flush are dropped. What remains is the same raw deflate continuation a preset dictionary
+ * gives, at the cost of compressing the history once more.
+ */
+function deflatePrimed(
+  block: Uint8Array,
+  options: zlib.ZlibOptions,
+  dictionary: Uint8Array,
+): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const stream = zlib.createDeflateRaw(options);
+    const parts: Uint8Array[] = [];
+    let skip = -1;
+    let total = 0;
+    stream.on("data", (chunk: Uint8Array) => {
+      parts.push(chunk);
+      total += chunk.length;
+    });
+    stream.on("error", reject);
+    stream.on("end", () => {
+      const joined = new Uint8Array(total);
+      let offset = 0;
+      for (const part of parts) {
+        joined.set(part, offset);
+        offset += part.length;
+      }
+      resolve(joined.subarray(skip));
+    });
+    stream.write(dictionary);
+    stream.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+      skip = total;
+      stream.end(block);
+    });
+  });
+}
+
+/**
+ * Cuts a stream of chunks into blocks of exactly `size` bytes, and a shorter last one, filling
+ * buffers from `allocate`.
+ */
+async function* fixedBlocks(
+  source: AsyncIterable<Uint8Array>,
+  size: number,
+  allocate: () => Uint8Array,
+): AsyncGenerator<Uint8Array> {
+  let block = allocate();
+  let filled = 0;
+  for await (const chunk of source) {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(size - filled, chunk.length - offset);
+      block.set(chunk.subarray(offset, offset + take), filled);
+      filled += take;
+      offset += take;
+      if (filled === size) {
+        yield block;
+        block = allocate();
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield block.subarray(0, filled);
+}
+
+/** Returns a copy of the last 32 KiB of `tail` followed by `block`. */
+function joinTail(tail: Uint8Array | undefined, block: Uint8Array): Uint8Array {
+  if (block.length >= WINDOW) return block.slice(block.length - WINDOW);
+  const joined = new Uint8Array((tail?.length ?? 0) + block.length);
+  if (tail) joined.set(tail);
+  joined.set(block, tail?.length ?? 0);
+  return joined.length > WINDOW ? joined.slice(joined.length - WINDOW) : joined;
+}
+
+/**
+ * Decides from a fixed sample of the block whether its bytes look random: the order-0 entropy
+ * of every 16th 1 KiB-aligned run of bytes, up to `SAMPLE_BYTES`, above `STORE_ENTROPY_BITS`.
+ */
+export function looksRandom(block: Uint8Array): boolean {
+  if (block.length < SAMPLE_BYTES) return false;
+  const counts = new Uint32Array(256);
+  const stride = Math.floor(block.length / (SAMPLE_BYTES / 1024)) & ~1023;
+  let sampled = 0;
+  for (let start = 0; start + 1024 <= block.length && sampled < SAMPLE_BYTES; start += stride) {
+    for (let i = start; i < start + 1024; i++) counts[block[i]!]!++;
+    sampled += 1024;
+  }
+  let entropy = 0;
+  for (const count of counts) {
+    if (count === 0) continue;
+    const p = count / sampled;
+    entropy -= p * Math.log2(p);
+  }
+  return entropy > STORE_ENTROPY_BITS;
+}
+
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+let crcTable: Uint32Array | undefined;
+
+/** Continues the CRC-32 (gzip's polynomial) of `value` over `data`. */
+export function crc32(data: Uint8Array, value = 0): number {
+  if (nativeCrc32) return nativeCrc32(data, value);
+  crcTable ??= makeCrcTable();
+  let crc = ~value >>> 0;
+  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
+  return ~crc >>> 0;
+}
+
+function makeCrcTable(): Uint32Array {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+}

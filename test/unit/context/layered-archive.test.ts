@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { appendFile, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import { tarDigest } from "../../../src/context/archive.ts";
+import type { ContextEntry } from "../../../src/context/entries.ts";
+import { writeLayers } from "../../../src/context/layered-archive.ts";
+import { LARGE_FILE_BYTES, splitLayers } from "../../../src/context/layers.ts";
+
+describe("writeLayers", () => {
+  let dir = "";
+  let project = "";
+  const entries: ContextEntry[] = [];
+  const options = () => ({
+    dir: join(dir, "out"),
+    pathPrefix: "/app/",
+    mtime: 0,
+    digestCacheFile: join(dir, "cache", "digests.json"),
+    layerCacheFile: join(dir, "cache", "layers.json"),
+    canReuse: async () => true,
+  });
+
+  const refresh = async () => {
+    for (const entry of entries) {
+      if (entry.type === "file") entry.size = (await stat(entry.source!)).size;
+    }
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "layered-"));
+    project = join(dir, "project");
+    await mkdir(join(dir, "out"));
+    await mkdir(project);
+    const files: [string, string | Uint8Array][] = [
+      ["requirements.txt", "numpy==1.26.4\n"],
+      ["data.bin", new Uint8Array(LARGE_FILE_BYTES).fill(7)],
+      ["train.py", "print('train')\n"],
+    ];
+    entries.push({ path: "app", type: "directory", mode: 0o755, size: 0 });
+    for (const [name, content] of files) {
+      await writeFile(join(project, name), content);
+      entries.push({
+        path: `app/${name}`,
+        type: "file",
+        mode: 0o644,
+        size: 0,
+        source: join(project, name),
+      });
+    }
+    entries.sort((a, b) => (a.path < b.path ? -1 : 1));
+    await refresh();
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("first build archives all", async () => {
+    const built = await writeLayers(entries, options());
+    assert.deepEqual(
+      built.map((layer) => layer.name),
+      ["dependencies", "data", "code"],
+    );
+    assert.ok(built.every((layer) => layer.file !== undefined));
+  });
+
+  test("diffIDs match the split", async () => {
+    const built = await writeLayers(entries, { ...options(), layerCacheFile: undefined });
+    const layers = splitLayers(entries, "/app/");
+    for (const [index, layer] of layers.entries()) {
+      const { diffID } = await tarDigest(layer.entries, { mtime: 0 });
+      assert.equal(built[index]!.diffID, diffID);
+    }
+  });
+
+  test("unchanged reuses all", async () => {
+    const first = await writeLayers(entries, options());
+    const again = await writeLayers(entries, options());
+    assert.ok(again.every((layer) => layer.file === undefined));
+    assert.deepEqual(
+      again.map((layer) => layer.digest),
+      first.map((layer) => layer.digest),
+    );
+  });
+
+  test("edit rebuilds one layer", async () => {
+    const first = await writeLayers(entries, options());
+    await appendFile(join(project, "train.py"), "# edited\n");
+    await refresh();
+    const again = await writeLayers(entries, options());
+    assert.deepEqual(
+      again.map((layer) => layer.file !== undefined),
+      [false, false, true],
+    );
+    assert.notEqual(again[2]!.digest, first[2]!.digest);
+  });
+
+  test("refused reuse rebuilds", async () => {
+    await writeLayers(entries, options());
+    const again = await writeLayers(entries, { ...options(), canReuse: async () => false });
+    assert.ok(again.every((layer) => layer.file !== undefined));
+  });
+});
