@@ -167,15 +167,35 @@ function formatConfigPath(path: readonly (string | number)[]): string {
     .join("");
 }
 
+/** Inputs of the plans made in this process, so applying one does not walk the project again. */
+const plannedInputs = new WeakMap<BuildPlan, PlanInputs>();
+
+/** Remembers the inputs `plan` was made from, for `inputsForApply`. */
+export function rememberInputs(plan: BuildPlan, inputs: PlanInputs): void {
+  plannedInputs.set(plan, inputs);
+}
+
 /**
- * Collects the inputs again when a plan is applied and checks that the context is the one the
- * plan was made from, so `apply()` never builds something the plan did not show.
+ * Returns the inputs of a plan being applied and checks that the context is still the one the
+ * plan was made from, so `apply()` never builds something the plan did not show. A plan made in
+ * this process keeps its file list and only has its file contents checked again (through the
+ * digest cache, a stat per unchanged file); a plan from elsewhere is collected again.
  */
 export async function inputsForApply(
   plan: BuildPlan,
   options: RunOptions = {},
 ): Promise<PlanInputs> {
-  const inputs = await collectInputs(plan.config, options);
+  const remembered = plannedInputs.get(plan);
+  let inputs: PlanInputs;
+  if (remembered) {
+    const digest = await contextDigest(remembered.entries, {
+      cacheFile: digestCacheFile(plan.config.root),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    inputs = { ...remembered, contextDigest: digest };
+  } else {
+    inputs = await collectInputs(plan.config, options);
+  }
   if (inputs.contextDigest !== plan.contextDigest) {
     throw new FairingError(
       `the files of ${plan.config.root} changed after the plan was made (context digest ${plan.contextDigest} ` +

@@ -4,7 +4,7 @@
  */
 import type { Config } from "../config/types.ts";
 import { silentLogger } from "../log.ts";
-import { collectInputs } from "./inputs.ts";
+import { collectInputs, rememberInputs } from "./inputs.ts";
 import type { BuilderKindPlanner } from "./kinds.ts";
 import type { BuildPlan, BuildResult, RunOptions } from "./types.ts";
 import { formatReference } from "../registry/reference.ts";
@@ -36,7 +36,7 @@ export async function plan(config: Config, options: RunOptions = {}): Promise<Bu
     config.registry !== undefined
       ? formatReference(inputs.target)
       : `${inputs.target.repository}:${inputs.tag}`;
-  return {
+  const buildPlan: BuildPlan = {
     version: 1,
     builder: config.builder.kind,
     image,
@@ -51,6 +51,8 @@ export async function plan(config: Config, options: RunOptions = {}): Promise<Bu
     reason: kindPlan.reason,
     config,
   };
+  rememberInputs(buildPlan, inputs);
+  return buildPlan;
 }
 
 /** Runs a plan. An up-to-date target is checked again and, when still current, nothing is uploaded. */
