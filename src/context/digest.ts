@@ -14,12 +14,18 @@ import { compareEntryPaths, type ContextEntry } from "./entries.ts";
 
 /** How many files are hashed at the same time. */
 const PARALLEL_HASHES = 4;
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
+/**
+ * A record whose file changed less than this long before it was hashed is not trusted: a second
+ * change within the same timestamp tick (a whole second for Deno's ctime) would leave size,
+ * mtime and ctime as they were. Git treats such "racily clean" index entries the same way.
+ */
+const RACY_WINDOW_MS = 2000;
 
 /** Options of `contextDigest`. */
 export interface ContextDigestOptions {
   /**
-   * JSON file that maps (absolute path, size, mtimeMs, inode) to a content sha256, so that
+   * JSON file that maps (absolute path, size, mtimeMs, ctimeMs, inode) to a content sha256, so that
    * unchanged files are not read again. A missing or corrupt cache is ignored and rewritten.
    */
   cacheFile?: string;
@@ -30,7 +36,10 @@ export interface ContextDigestOptions {
 interface CacheRecord {
   size: number;
   mtimeMs: number;
+  ctimeMs: number;
   ino: number;
+  /** When the file was hashed, in milliseconds since the epoch. */
+  hashedAt: number;
   sha256: string;
 }
 
@@ -129,7 +138,9 @@ async function hashFile(
     cached &&
     cached.size === info.size &&
     cached.mtimeMs === info.mtimeMs &&
-    cached.ino === ino
+    cached.ctimeMs === info.ctimeMs &&
+    cached.ino === ino &&
+    cached.hashedAt - Math.max(cached.mtimeMs, cached.ctimeMs) >= RACY_WINDOW_MS
   ) {
     updated[key] = cached;
     return cached.sha256;
@@ -148,7 +159,16 @@ async function hashFile(
     );
   }
   const sha256 = hash.digest("hex");
-  updated[key] = { size: info.size, mtimeMs: info.mtimeMs, ino, sha256 };
+  // ctime cannot be set by tools such as `touch -d` or `cp -p`, so a rewrite that restores the
+  // size and mtime still misses the cache.
+  updated[key] = {
+    size: info.size,
+    mtimeMs: info.mtimeMs,
+    ctimeMs: info.ctimeMs,
+    ino,
+    hashedAt: Date.now(),
+    sha256,
+  };
   return sha256;
 }
 
@@ -220,6 +240,8 @@ function isCacheRecord(value: unknown): value is CacheRecord {
   return (
     typeof record.size === "number" &&
     typeof record.mtimeMs === "number" &&
+    typeof record.ctimeMs === "number" &&
+    typeof record.hashedAt === "number" &&
     typeof record.ino === "number" &&
     typeof record.sha256 === "string" &&
     /^[0-9a-f]{64}$/.test(record.sha256)
