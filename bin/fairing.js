@@ -9,5 +9,6 @@ if (!existsSync(compiled)) {
   );
   process.exit(2);
 }
-const { main } = await import(compiled.href);
+const { main, exitOnClosedStdout } = await import(compiled.href);
+exitOnClosedStdout();
 process.exitCode = await main(process.argv.slice(2));

@@ -24,6 +24,11 @@ export interface DockerfileOptions {
   pathPrefix?: string;
   /** Install `requirements.txt` (at `<pathPrefix>requirements.txt`) before the rest is copied. Default false. */
   installReqsBeforeCopy?: boolean;
+  /**
+   * Installs `requirements.txt` after copying the context, for projects that keep
+   * `installReqsBeforeCopy` off. Ignored when `installReqsBeforeCopy` is set. Default false.
+   */
+  installReqsAfterCopy?: boolean;
   /** Directory put in front of `PATH`, e.g. the folder of a virtual environment's executables. */
   executablePathPrefix?: string;
   /** User the image runs as; root when unset. A non-root user gets `pip install --user`. */
@@ -74,14 +79,16 @@ export function renderDockerfile(options: DockerfileOptions): string {
   const user = options.user === undefined ? undefined : checkValue("user", options.user).trim();
   if (user) lines.push(`USER ${escapeWord(user)}`);
 
+  const userFlag = user && !isRootUser(user) ? " --user" : "";
+  const pipInstall = `RUN pip install --no-cache-dir${userFlag} -r requirements.txt`;
   if (options.installReqsBeforeCopy) {
     const inImage = `${pathPrefix}requirements.txt`;
     lines.push(`COPY ${jsonArray([inImage.slice(1), inImage])}`);
-    const userFlag = user && !isRootUser(user) ? " --user" : "";
-    lines.push(`RUN pip install --no-cache-dir${userFlag} -r requirements.txt`);
+    lines.push(pipInstall);
   }
 
   lines.push("COPY . /");
+  if (options.installReqsAfterCopy && !options.installReqsBeforeCopy) lines.push(pipInstall);
 
   const command = (options.dockerCommand ?? []).map((part, i) =>
     checkValue(`dockerCommand[${i}]`, part),

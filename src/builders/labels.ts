@@ -11,3 +11,28 @@ export const BUILD_KEY_LABEL = "dev.fairing.build-key";
 
 /** Label storing the manifest digest of the base image an appended image was built on. */
 export const BASE_DIGEST_LABEL = "dev.fairing.base-digest";
+
+/**
+ * Raised by the "does the target exist" checks when the tag exists but holds another build, so
+ * the plan can say so instead of "does not exist".
+ */
+export class StaleImageError extends Error {
+  override readonly name = "StaleImageError";
+}
+
+/** Throws `StaleImageError` when `found` lacks one of the `expected` labels or has another value. */
+export function checkLabels(
+  found: Record<string, string> | null | undefined,
+  expected: Record<string, string>,
+): void {
+  for (const [name, value] of Object.entries(expected)) {
+    const actual = found?.[name];
+    if (actual !== value) {
+      throw new StaleImageError(
+        actual === undefined
+          ? `it has no ${name} label, so fairing did not build it from these inputs`
+          : `it was built from other inputs (${name} ${actual})`,
+      );
+    }
+  }
+}

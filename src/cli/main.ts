@@ -228,8 +228,20 @@ function reportError(error: unknown, io: Io, verbose: boolean, json: boolean): n
   return exitCode;
 }
 
+/**
+ * Exits quietly when stdout is closed early (`fairing plan | head`), as Unix tools do, instead
+ * of crashing on EPIPE.
+ */
+export function exitOnClosedStdout(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 // Runs only when this file is the entry point (`deno run`, `bun`, `node --import tsx`);
 // bin/fairing.js imports it and calls main() itself.
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  exitOnClosedStdout();
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -531,12 +531,56 @@ function checkContextSource(inputs: CheckInputs, problems: Problems): void {
         "fairing-<account>-<region>; add `bucket: BUCKET`",
     );
   }
+  if (
+    builder.kind === "cluster" &&
+    contextSource?.kind === "gcs" &&
+    contextSource.bucket === undefined &&
+    contextSource.project === undefined
+  ) {
+    problems.atValue(
+      ["contextSource"],
+      "a gcs context source needs `bucket`, or `project` to name the default bucket " +
+        "fairing-<project>; add `bucket: BUCKET`",
+    );
+  }
   if (builder.kind !== "cluster" && contextSourceGiven) {
     problems.atValue(
       ["contextSource"],
       `only the cluster builder uses a context source (builder.kind is ${builder.kind}); ` +
         `remove \`contextSource\` or set builder.kind: cluster`,
     );
+  }
+}
+
+/** Label keys with `=` or white space are split or rejected by `podman build --label` and Kaniko. */
+function checkLabelKeys(inputs: CheckInputs, problems: Problems): void {
+  const labels = inputs.document.labels;
+  if (labels === null || typeof labels !== "object" || Array.isArray(labels)) return;
+  for (const key of Object.keys(labels)) {
+    if (key === "" || /[=\s]/.test(key)) {
+      problems.atKey(
+        ["labels", key],
+        `invalid label key ${JSON.stringify(key)}: keys contain no "=" or white space, e.g. org.example.team`,
+      );
+    }
+  }
+}
+
+/** A build target names a stage of the project's Dockerfile; the generated one has none. */
+function checkBuildTarget(inputs: CheckInputs, problems: Problems): void {
+  const builder = inputs.fields.builder as {
+    kind: string;
+    target?: string;
+    dockerfilePath?: string;
+  };
+  if ((builder.kind === "docker" || builder.kind === "podman") && builder.target !== undefined) {
+    if (builder.dockerfilePath === undefined) {
+      problems.atValue(
+        ["builder", "target"],
+        `target "${builder.target}" names a stage of a multi-stage Dockerfile, but the generated ` +
+          "Dockerfile has one unnamed stage; set builder.dockerfilePath or remove target",
+      );
+    }
   }
 }
 
@@ -625,6 +669,8 @@ export async function checkSemantics(inputs: CheckInputs): Promise<ConfigProblem
     checkContextSource(inputs, problems);
     checkClusterImages(inputs, problems);
   }
+  if (kindsKnown) checkBuildTarget(inputs, problems);
+  checkLabelKeys(inputs, problems);
   checkRegistryHosts(inputs, problems);
   checkEnvNames(inputs, problems);
 

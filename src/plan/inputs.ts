@@ -81,10 +81,26 @@ export function digestCacheFile(root: string): string {
   return join(base, `digests-${sha256Hex(resolve(root)).slice(0, 16)}.json`);
 }
 
+/** Builder fields that change the image a build produces. */
+const IMAGE_BUILDER_FIELDS = [
+  "kind",
+  "compressionLevel",
+  "buildArgs",
+  "target",
+  "network",
+  "installRequirementsBeforeCopy",
+  "executorImage",
+] as const;
+
 /** Values of the config that change the built image, besides the context and the base. */
 async function imageSettings(config: Config, preprocessor: BasePreProcessor): Promise<unknown> {
-  const builder: Record<string, unknown> = { ...config.builder };
-  delete builder.push;
+  // Only builder fields that change the built image count: where and how the build runs
+  // (engine address, podman storage flags, namespace, timeouts, cleanup) does not.
+  const builder: Record<string, unknown> = {};
+  for (const field of IMAGE_BUILDER_FIELDS) {
+    const value = (config.builder as unknown as Record<string, unknown>)[field];
+    if (value !== undefined) builder[field] = value;
+  }
   let dockerfile: string | undefined;
   if ("dockerfilePath" in config.builder && config.builder.dockerfilePath) {
     dockerfile = sha256Hex(await readFile(resolve(config.root, config.builder.dockerfilePath)));

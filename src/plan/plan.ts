@@ -32,8 +32,9 @@ export async function plan(config: Config, options: RunOptions = {}): Promise<Bu
   const inputs = await collectInputs(config, { ...options, logger });
   const kind = await loadKind(config.builder.kind);
   const kindPlan = await kind.plan(inputs, { ...options, logger });
+  // Append file outputs have no registry; docker and podman tag `localhost/name:tag` then.
   const image =
-    config.registry !== undefined
+    config.registry !== undefined || config.builder.kind !== "append"
       ? formatReference(inputs.target)
       : `${inputs.target.repository}:${inputs.tag}`;
   const buildPlan: BuildPlan = {

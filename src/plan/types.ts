@@ -44,9 +44,12 @@ export interface StepTiming {
 }
 
 export interface BuildResult {
-  /** Full reference with digest, e.g. `registry/name:tag@sha256:...`; for file outputs, `name:tag@sha256:...`. */
+  /**
+   * Full reference with digest, e.g. `registry/name:tag@sha256:...`; for file outputs,
+   * `name:tag@sha256:...`; for an image left in a Docker Engine or podman storage, `name:tag`.
+   */
   image: string;
-  /** Manifest digest. */
+  /** Manifest digest; for an image left in a Docker Engine or podman storage, its image id. */
   digest: string;
   tag: string;
   upToDate: boolean;

@@ -122,6 +122,8 @@ describe("docker planner", { concurrency: false }, () => {
     );
     const result = await apply(first);
     assert.match(result.digest, /^sha256:[a-f0-9]{64}$/);
+    assert.equal(result.image, first.image, "an image id is no manifest digest for the reference");
+    assert.match(await dockerd.docker(["run", "--rm", result.image]), /^FAIRING_RUNTIME=1$/m);
     const inspected = await dockerd.docker(["image", "inspect", "-f", "{{.Id}}", first.image]);
     assert.equal(inspected.trim(), result.digest);
     const tags = await fetch(`${registry.url}/v2/team/example/tags/list`);
@@ -157,5 +159,23 @@ describe("docker planner", { concurrency: false }, () => {
       (await plan(await exampleConfig({}, { tag: "fixed", labels: { stage: "b" } }))).upToDate,
       true,
     );
+  });
+
+  test("missing blob is not up to date", async (t) => {
+    if (!dockerd || !registry) return serviceUnavailable(t, unavailable);
+    const config = await exampleConfig({}, { imageName: "blobs" });
+    const result = await apply(await plan(config));
+    const manifest = (await (
+      await fetch(`${registry.url}/v2/team/blobs/manifests/${result.digest}`, {
+        headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" },
+      })
+    ).json()) as { layers: { digest: string }[] };
+    const top = manifest.layers[manifest.layers.length - 1]!.digest;
+    const deleted = await fetch(`${registry.url}/v2/team/blobs/blobs/${top}`, { method: "DELETE" });
+    assert.equal(deleted.status, 202);
+
+    const again = await plan(config);
+    assert.equal(again.upToDate, false);
+    assert.match(again.reason, /exists in registry .* but its blob sha256:[0-9a-f]{64} is missing/);
   });
 });

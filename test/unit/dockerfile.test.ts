@@ -47,6 +47,17 @@ const cases: {
     ],
   },
   {
+    name: "requirements after copy",
+    options: { baseImage: "python:3.12", installReqsAfterCopy: true },
+    expected: [
+      "FROM python:3.12",
+      "WORKDIR /app/",
+      "ENV FAIRING_RUNTIME=1",
+      "COPY . /",
+      "RUN pip install --no-cache-dir -r requirements.txt",
+    ],
+  },
+  {
     name: "root user by name",
     options: { baseImage: "b", installReqsBeforeCopy: true, user: "root" },
     expected: [

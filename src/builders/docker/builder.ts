@@ -87,7 +87,8 @@ export async function runDockerBuild(request: DockerBuildRequest): Promise<Build
   if (!request.push) {
     logger.info(`built ${reference} (${imageId}); not pushed`);
     return {
-      image: `${reference}@${imageId}`,
+      // An image id is no manifest digest, so `reference@id` could not be pulled or run.
+      image: reference,
       digest: imageId,
       tag,
       upToDate: false,

@@ -9,6 +9,7 @@ import { redact, type Logger, type ProgressEvent } from "../../log.ts";
 import type { Credential } from "../../registry/credentials.ts";
 import { CONTEXT_DOCKERFILE, type DockerBuildContext } from "./context.ts";
 import { messageError, OutputTail, readMessages, type DockerMessage } from "./messages.ts";
+import { checkLabels } from "../labels.ts";
 
 /** Where build output and progress go. */
 export interface OutputSinks {
@@ -174,8 +175,8 @@ export async function pushFromEngine(
 }
 
 /**
- * Returns the id of the image `reference` in the engine, or undefined when it has none or, with
- * `labels`, when one of them has another value on the image.
+ * Returns the id of the image `reference` in the engine, or undefined when it has none. Throws
+ * `StaleImageError` when the image lacks one of `labels` or has another value for it.
  */
 export async function findEngineImage(
   docker: Dockerode,
@@ -184,8 +185,7 @@ export async function findEngineImage(
 ): Promise<string | undefined> {
   try {
     const info = await docker.getImage(reference).inspect();
-    const found = info.Config?.Labels ?? {};
-    if (Object.entries(labels).some(([name, value]) => found[name] !== value)) return undefined;
+    checkLabels(info.Config?.Labels, labels);
     return info.Id;
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode === 404) return undefined;

@@ -84,7 +84,7 @@ export const planner: BuilderKindPlanner = {
       if (existing.digest) {
         logger.info(`${reference} is up to date (${existing.digest}); nothing to build`);
         return {
-          image: `${reference}@${existing.digest}`,
+          image: builder.push ? `${reference}@${existing.digest}` : reference,
           digest: existing.digest,
           tag: inputs.tag,
           upToDate: true,

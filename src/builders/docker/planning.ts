@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from "../../log.ts";
 import type { PlanInputs } from "../../plan/kinds.ts";
 import type { PlanStep } from "../../plan/types.ts";
 import { formatReference, type ImageReference } from "../../registry/reference.ts";
-import { BUILD_KEY_LABEL } from "../labels.ts";
+import { BUILD_KEY_LABEL, StaleImageError, checkLabels } from "../labels.ts";
 import { registryClients } from "../registries.ts";
 import { CONTEXT_DOCKERFILE } from "./context.ts";
 import type { DaemonBuilderOptions } from "./settings.ts";
@@ -97,8 +97,8 @@ export function daemonSteps(
 
 /**
  * Returns the manifest digest of `target` in its registry, or undefined when the tag does not
- * exist there or, with `labels`, when its image config has another value for one of them.
- * Registry failures propagate as `RegistryError`.
+ * exist there. Throws `StaleImageError` when the tag exists but a blob of it is missing or its
+ * image config lacks one of `labels`. Registry failures propagate as `RegistryError`.
  */
 export async function registryDigest(
   config: Config,
@@ -108,18 +108,27 @@ export async function registryDigest(
 ): Promise<string | undefined> {
   const client = registryClients(config, logger)(target.registry);
   const head = await client.headManifest(target.repository, target.tag ?? "latest");
-  if (!head || Object.keys(labels).length === 0) return head?.digest;
+  if (!head) return undefined;
 
   const fetched = await client.getManifest(target.repository, head.digest);
   const manifest = JSON.parse(new TextDecoder().decode(fetched.bytes)) as {
     config?: { digest: string };
+    layers?: { digest: string }[];
   };
-  if (!manifest.config) return undefined;
+  if (!manifest.config) {
+    throw new StaleImageError("it is an image index, not an image fairing built");
+  }
+  const blobs = [...(manifest.layers ?? []).map((layer) => layer.digest), manifest.config.digest];
+  const present = await Promise.all(
+    blobs.map((digest) => client.hasBlob(target.repository, digest)),
+  );
+  const missing = blobs.find((_, index) => !present[index]);
+  if (missing) throw new StaleImageError(`its blob ${missing} is missing`);
+
   const imageConfig = JSON.parse(
     new TextDecoder().decode(await client.getBlobBytes(target.repository, manifest.config.digest)),
   ) as { config?: { Labels?: Record<string, string> | null } };
-  const found = imageConfig.config?.Labels ?? {};
-  if (Object.entries(labels).some(([name, value]) => found[name] !== value)) return undefined;
+  checkLabels(imageConfig.config?.Labels, labels);
   return head.digest;
 }
 
@@ -144,6 +153,9 @@ export async function checkUpToDate(
     }
     return { upToDate: false, reason: `${reference} does not exist in ${where} yet` };
   } catch (error) {
+    if (error instanceof StaleImageError) {
+      return { upToDate: false, reason: `${reference} exists in ${where}, but ${error.message}` };
+    }
     const message = error instanceof Error ? error.message : String(error);
     return { upToDate: false, reason: `could not check ${where} for ${reference}: ${message}` };
   }

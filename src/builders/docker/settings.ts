@@ -51,8 +51,8 @@ export const DEFAULT_IMAGE_NAME = "fairing-job";
 
 /**
  * Returns the Dockerfile text to build from: the file at `dockerfilePath` (relative to the
- * preprocessor's root), or a generated one that installs `requirements.txt` first when the
- * context holds it and `installReqsBeforeCopy` is not false.
+ * preprocessor's root), or a generated one that installs `requirements.txt` when the context
+ * holds it: before copying the rest unless `installReqsBeforeCopy` is false, else after.
  */
 export async function dockerfileText(
   options: DaemonBuilderOptions,
@@ -73,12 +73,13 @@ export async function dockerfileText(
       );
     }
   }
+  const hasRequirements = preprocessor.hasRequirements(entries);
   return renderDockerfile({
     baseImage: options.baseImage,
     dockerCommand: preprocessor.getCommand(),
     pathPrefix: preprocessor.pathPrefix,
-    installReqsBeforeCopy:
-      (options.installReqsBeforeCopy ?? true) && preprocessor.hasRequirements(entries),
+    installReqsBeforeCopy: (options.installReqsBeforeCopy ?? true) && hasRequirements,
+    installReqsAfterCopy: options.installReqsBeforeCopy === false && hasRequirements,
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.env !== undefined ? { env: options.env } : {}),
   });

@@ -29,6 +29,7 @@ import {
   type DaemonBuilderOptions,
 } from "../docker/settings.ts";
 import { runPodman } from "./cli.ts";
+import { checkLabels } from "../labels.ts";
 
 /** Options of `PodmanBuilder`. */
 export interface PodmanBuilderOptions extends DaemonBuilderOptions {
@@ -135,7 +136,8 @@ export async function runPodmanBuild(request: PodmanBuildRequest): Promise<Build
     if (!request.push) {
       logger.info(`built ${reference} (${imageId}); not pushed`);
       return {
-        image: `${reference}@${imageId}`,
+        // An image id is no manifest digest, so `reference@id` could not be pulled or run.
+        image: reference,
         digest: imageId,
         tag,
         upToDate: false,
@@ -191,8 +193,8 @@ export async function runPodmanBuild(request: PodmanBuildRequest): Promise<Build
 }
 
 /**
- * Returns the image id of `reference` in podman's storage, or undefined when it has none or,
- * with `labels`, when one of them has another value on the image.
+ * Returns the image id of `reference` in podman's storage, or undefined when it has none.
+ * Throws `StaleImageError` when the image lacks one of `labels` or has another value for it.
  */
 export async function findPodmanImage(
   globalArgs: readonly string[],
@@ -216,8 +218,7 @@ export async function findPodmanImage(
     Labels?: Record<string, string> | null;
     Config?: { Labels?: Record<string, string> | null };
   };
-  const found = info.Labels ?? info.Config?.Labels ?? {};
-  if (Object.entries(labels).some(([name, value]) => found[name] !== value)) return undefined;
+  checkLabels(info.Labels ?? info.Config?.Labels, labels);
   return normalizeId(info.Id);
 }
 
