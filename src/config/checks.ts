@@ -566,6 +566,22 @@ function checkLabelKeys(inputs: CheckInputs, problems: Problems): void {
   }
 }
 
+/** The build pod gets one set of registry credentials: a named Secret or one made locally. */
+function checkRegistrySecret(inputs: CheckInputs, problems: Problems): void {
+  const builder = inputs.fields.builder as {
+    kind: string;
+    registrySecret?: string;
+    createRegistrySecret?: boolean;
+  };
+  if (builder.kind === "cluster" && builder.registrySecret && builder.createRegistrySecret) {
+    problems.atValue(
+      ["builder", "createRegistrySecret"],
+      `createRegistrySecret is true but registrySecret names the Secret "${builder.registrySecret}" ` +
+        "to use; keep one of them",
+    );
+  }
+}
+
 /** A build target names a stage of the project's Dockerfile; the generated one has none. */
 function checkBuildTarget(inputs: CheckInputs, problems: Problems): void {
   const builder = inputs.fields.builder as {
@@ -671,6 +687,7 @@ export async function checkSemantics(inputs: CheckInputs): Promise<ConfigProblem
   }
   if (kindsKnown) checkBuildTarget(inputs, problems);
   checkLabelKeys(inputs, problems);
+  if (kindsKnown) checkRegistrySecret(inputs, problems);
   checkRegistryHosts(inputs, problems);
   checkEnvNames(inputs, problems);
 

@@ -371,6 +371,18 @@ for (const source of [s3Case("s3"), s3Case("minio"), azureCase(), gcsCase()]) {
       baseEnv.clear();
     });
 
+    test(`${source.kind} plan without kubeconfig`, async (t) => {
+      if (reason) return serviceUnavailable(t, reason);
+      const file = await writeProject(`plan-nokube-${source.kind}`, source);
+      process.env.KUBECONFIG = join(dir, "no-such-kubeconfig");
+      const run = await fairing(["plan", "-f", file]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(
+        run.stdout,
+        /create-job: create a Job \(cannot load kubeconfig .*no-such-kubeconfig.*apply fails until this is fixed\)/,
+      );
+    });
+
     test(`${source.kind} plan shows steps`, async (t) => {
       if (reason) return serviceUnavailable(t, reason);
       const file = await writeProject(`plan-${source.kind}`, source);
@@ -386,6 +398,11 @@ for (const source of [s3Case("s3"), s3Case("minio"), azureCase(), gcsCase()]) {
         text.stdout,
       );
       assert.match(text.stdout, /^up to date: no /m);
+      assert.ok(
+        text.stdout.includes(`  create-job: create a Job in namespace builds on ${api.url} `),
+        text.stdout,
+      );
+      assert.match(text.stdout, /pushing without registry credentials$/m);
       assert.match(text.stdout, new RegExp(`^    FROM ${registry!.host}/base/python:3\\.12$`, "m"));
       assertNoSecrets(text.stdout + text.stderr, source, "plan output");
 

@@ -64,10 +64,43 @@ export function clusterOptionsFromConfig(
   return options;
 }
 
+/** Says which registry credentials the build pod gets. */
+function registryCredentials(builder: ClusterBuilderConfig): string {
+  if (builder.registrySecret) return `, pushing with the Secret ${builder.registrySecret}`;
+  if (builder.createRegistrySecret) {
+    return ", pushing with a Secret made from the local Docker config";
+  }
+  return ", pushing without registry credentials";
+}
+
+/** Where the Job would run, as the kubeconfig says, or why the kubeconfig cannot be used. */
+type KubeTarget = { server: string; namespace: string } | { problem: string };
+
+/** Loads the kubeconfig the build would use, so the plan shows the cluster or the problem. */
+async function kubeTarget(builder: ClusterBuilderConfig): Promise<KubeTarget> {
+  try {
+    const { connectKube } = await import("../../kube/client.ts");
+    const connection = await connectKube({
+      ...(builder.kubeconfig !== undefined ? { kubeconfig: builder.kubeconfig } : {}),
+      ...(builder.context !== undefined ? { context: builder.context } : {}),
+      ...(builder.namespace !== undefined ? { namespace: builder.namespace } : {}),
+    });
+    return { server: connection.server, namespace: connection.namespace };
+  } catch (error) {
+    return { problem: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function describeJobTarget(target: KubeTarget): string {
+  if ("problem" in target) return `(${target.problem}; apply fails until this is fixed)`;
+  return `in namespace ${target.namespace} on ${target.server}`;
+}
+
 function clusterSteps(
   inputs: PlanInputs,
   dockerfile: string,
   contextSource: ContextSource,
+  kube: KubeTarget,
 ): PlanStep[] {
   const { config } = inputs;
   const builder = clusterConfig(config);
@@ -97,7 +130,7 @@ function clusterSteps(
     },
     {
       name: "create-job",
-      description: `create a Job in namespace ${builder.namespace ?? "(from the kubeconfig)"} running ${builder.executorImage} to build ${reference}${builder.push ? "" : " without pushing"}`,
+      description: `create a Job ${describeJobTarget(kube)} running ${builder.executorImage} to build ${reference}${builder.push ? "" : " without pushing"}${registryCredentials(builder)}`,
     },
     {
       name: "follow-logs",
@@ -118,7 +151,8 @@ export const planner: BuilderKindPlanner = {
     const builderOptions = clusterOptionsFromConfig(inputs.config, inputs.preprocessor, logger);
     builderOptions.labels = { ...builderOptions.labels, ...buildKeyLabel(inputs) };
     const dockerfile = await dockerfileText(builderOptions, inputs.entries);
-    const steps = clusterSteps(inputs, dockerfile, builderOptions.contextSource);
+    const kube = await kubeTarget(clusterConfig(inputs.config));
+    const steps = clusterSteps(inputs, dockerfile, builderOptions.contextSource, kube);
     const reference = formatReference(inputs.target);
     const { upToDate, reason } = await checkUpToDate(
       `registry ${inputs.target.registry}`,
