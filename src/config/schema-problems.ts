@@ -1,9 +1,8 @@
 /**
- * Turns ajv validation errors into config problems that name the value, its position in the
- * file and the fix: the nearest allowed key for a typo, the allowed values for an enum, an
- * example for a missing key.
+ * Turns JSON Schema validation errors into config problems that name the value, its position
+ * in the file and the fix: the nearest allowed key for a typo, the allowed values for an enum,
+ * an example for a missing key.
  */
-import type { ErrorObject } from "ajv";
 import type { ConfigProblem } from "../errors.ts";
 import { redact } from "../log.ts";
 import { nearestPosition, problemAt, type ConfigSource, type DocumentPath } from "./source.ts";
@@ -25,6 +24,34 @@ export interface JsonSchema {
   oneOf?: JsonSchema[];
   definitions?: Record<string, JsonSchema>;
   [keyword: string]: unknown;
+}
+
+/**
+ * One validation error of the precompiled validator, in the shape of ajv's `ErrorObject` (ajv 8
+ * with `verbose: true`). It is declared here so that the SDK's types do not depend on ajv.
+ */
+export interface SchemaError {
+  /** The JSON Schema keyword that failed, e.g. `required` or `additionalProperties`. */
+  keyword: string;
+  /** JSON Pointer to the failing value in the document, e.g. `/builder/kind`. */
+  instancePath: string;
+  /** JSON Pointer to the failing keyword in the schema. */
+  schemaPath: string;
+  /** Keyword-specific details, e.g. `missingProperty` or `allowedValues`. */
+  params: Record<string, unknown>;
+  message?: string;
+  /** The value of the failing keyword. */
+  schema?: unknown;
+  /** The schema object that contains the failing keyword. */
+  parentSchema?: JsonSchema;
+  /** The failing value. */
+  data?: unknown;
+}
+
+/** A compiled validator: returns whether `data` is valid and leaves the errors on `errors`. */
+export interface SchemaValidator {
+  (data: unknown): boolean;
+  errors?: SchemaError[] | null;
 }
 
 /** The tagged union an error came from, so unknown keys can name the kinds that allow them. */
@@ -108,7 +135,7 @@ function list(values: readonly unknown[]): string {
     .join(", ");
 }
 
-function unknownKey(error: ErrorObject, path: DocumentPath, options: DescribeOptions): string {
+function unknownKey(error: SchemaError, path: DocumentPath, options: DescribeOptions): string {
   const key = String(error.params.additionalProperty);
   const allowed = Object.keys(error.parentSchema?.properties ?? {});
   const union = options.union;
@@ -133,7 +160,7 @@ function unknownKey(error: ErrorObject, path: DocumentPath, options: DescribeOpt
   return `unknown key \`${key}\`${owner}; allowed keys are ${allowed.join(", ")}`;
 }
 
-function missingKey(error: ErrorObject, options: DescribeOptions): string {
+function missingKey(error: SchemaError, options: DescribeOptions): string {
   const key = String(error.params.missingProperty);
   const property = resolve(error.parentSchema?.properties?.[key], options.schema);
   const sample = example(property);
@@ -141,7 +168,7 @@ function missingKey(error: ErrorObject, options: DescribeOptions): string {
   return `missing required key \`${key}\`${hint}`;
 }
 
-function message(error: ErrorObject, path: DocumentPath, options: DescribeOptions): string {
+function message(error: SchemaError, path: DocumentPath, options: DescribeOptions): string {
   const got = describeValue(error.data);
   const schema = error.parentSchema as JsonSchema | undefined;
   const sample = example(schema);
@@ -177,9 +204,9 @@ function message(error: ErrorObject, path: DocumentPath, options: DescribeOption
   }
 }
 
-/** Maps one ajv error to a problem positioned at the YAML node it concerns. */
+/** Maps one schema validation error to a problem positioned at the YAML node it concerns. */
 export function describeSchemaError(
-  error: ErrorObject,
+  error: SchemaError,
   path: DocumentPath,
   source: ConfigSource,
   options: DescribeOptions,

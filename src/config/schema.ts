@@ -1,21 +1,27 @@
 /**
- * Schema validation of the config document against `schemas/fairing.schema.json` with ajv.
- * ajv is imported on first use, so importing the SDK does not load it. Tagged unions (the
+ * Schema validation of the config document against `schemas/fairing.schema.json`. The
+ * validator is precompiled from the schema by `scripts/generate-validator.ts` (ajv standalone
+ * code) and imported on first use, so importing the SDK does not load it. Tagged unions (the
  * builder, output and context source kinds) are validated against the branch their `kind`
  * names, so a mistake in one kind is reported once instead of once per branch.
  */
 import { readFile } from "node:fs/promises";
-import type { default as AjvDefault, ErrorObject, ValidateFunction } from "ajv";
 import type { ConfigProblem } from "../errors.ts";
 import type { ConfigSource, DocumentPath } from "./source.ts";
 import { problemAt } from "./source.ts";
-import { describeSchemaError, describeValue, type JsonSchema } from "./schema-problems.ts";
+import {
+  describeSchemaError,
+  describeValue,
+  type JsonSchema,
+  type SchemaError,
+  type SchemaValidator,
+} from "./schema-problems.ts";
 
 /** Location of the JSON Schema; the same relative path works from src/ and from dist/. */
 export const SCHEMA_URL = new URL("../../schemas/fairing.schema.json", import.meta.url);
 
 /** A property of the root whose value is one of several `kind`-tagged branches. */
-interface TaggedUnion {
+export interface TaggedUnion {
   property: string;
   /** Branch definition name by the `kind` value it accepts, in schema order. */
   branches: Map<string, string>;
@@ -23,12 +29,10 @@ interface TaggedUnion {
 
 interface CompiledSchema {
   schema: JsonSchema;
-  validateDocument: ValidateFunction;
-  validateBranch: Map<string, ValidateFunction>;
+  validateDocument: SchemaValidator;
+  validateBranch: ReadonlyMap<string, SchemaValidator>;
   unions: TaggedUnion[];
 }
-
-type AjvClass = typeof AjvDefault;
 
 let compiled: Promise<CompiledSchema> | undefined;
 
@@ -43,7 +47,11 @@ function definitionName(ref: unknown): string | undefined {
     : undefined;
 }
 
-function findUnions(schema: JsonSchema): TaggedUnion[] {
+/**
+ * Finds the root properties whose `oneOf` branches are definitions with a constant `kind`, in
+ * schema order.
+ */
+export function findTaggedUnions(schema: JsonSchema): TaggedUnion[] {
   const unions: TaggedUnion[] = [];
   for (const [property, propertySchema] of Object.entries(schema.properties ?? {})) {
     if (!Array.isArray(propertySchema.oneOf)) continue;
@@ -59,30 +67,19 @@ function findUnions(schema: JsonSchema): TaggedUnion[] {
 }
 
 async function compileSchema(): Promise<CompiledSchema> {
-  const schema = await readConfigSchema();
-  // ajv is CommonJS: depending on the runtime the class is the default export or its `default`.
-  const ajvModule = (await import("ajv")) as unknown as {
-    default: AjvClass & { default?: AjvClass };
+  const [schema, validator] = await Promise.all([
+    readConfigSchema(),
+    import("./schema-validator.generated.ts"),
+  ]);
+  return {
+    schema,
+    validateDocument: validator.validateDocument,
+    validateBranch: validator.branchValidators,
+    unions: findTaggedUnions(schema),
   };
-  const Ajv = ajvModule.default.default ?? ajvModule.default;
-  const ajv = new Ajv({ allErrors: true, useDefaults: false, verbose: true, strict: true });
-
-  ajv.addSchema(schema as object, "fairing");
-  const validateDocument = ajv.getSchema("fairing");
-  if (!validateDocument) throw new Error(`cannot compile the config schema ${SCHEMA_URL.href}`);
-
-  const unions = findUnions(schema);
-  const validateBranch = new Map<string, ValidateFunction>();
-  for (const union of unions) {
-    for (const name of union.branches.values()) {
-      const validate = ajv.getSchema(`fairing#/definitions/${name}`);
-      if (validate) validateBranch.set(name, validate);
-    }
-  }
-  return { schema, validateDocument, validateBranch, unions };
 }
 
-/** Compiles the schema on first use and returns it; later calls reuse it. */
+/** Loads the validator and the schema on first use and returns them; later calls reuse them. */
 function compiledSchema(): Promise<CompiledSchema> {
   compiled ??= compileSchema().catch((error: unknown) => {
     compiled = undefined;
@@ -167,7 +164,7 @@ function checkUnion(
   );
 }
 
-function isInsideUnion(error: ErrorObject, unions: TaggedUnion[]): boolean {
+function isInsideUnion(error: SchemaError, unions: TaggedUnion[]): boolean {
   return unions.some(
     (union) =>
       error.instancePath === `/${union.property}` ||

@@ -5,8 +5,13 @@ import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { loadConfig } from "../../../src/config/index.ts";
 import { DEFAULTS, DEFAULT_EXECUTOR_IMAGE } from "../../../src/config/defaults.ts";
-import { readConfigSchema } from "../../../src/config/schema.ts";
+import { findTaggedUnions, readConfigSchema } from "../../../src/config/schema.ts";
 import type { JsonSchema } from "../../../src/config/schema-problems.ts";
+import {
+  branchValidators,
+  validateDocument,
+} from "../../../src/config/schema-validator.generated.ts";
+import { generateValidator, VALIDATOR_URL } from "../../../scripts/generate-validator.ts";
 
 const EXAMPLE = fileURLToPath(new URL("../../../fairing.config.example.yaml", import.meta.url));
 
@@ -143,6 +148,59 @@ describe("config schema", () => {
   test("executor image pinned", () => {
     assert.match(DEFAULT_EXECUTOR_IMAGE, /^ghcr\.io\/osscontainertools\/kaniko:v\d+\.\d+\.\d+$/);
     assert.ok(!DEFAULT_EXECUTOR_IMAGE.includes("gcr.io/kaniko-project"));
+  });
+});
+
+describe("precompiled validator", () => {
+  test("matches schema", async () => {
+    const generated = await generateValidator(await readConfigSchema());
+    const committed = await readFile(VALIDATOR_URL, "utf8");
+    const generatedLines = generated.split("\n");
+    const committedLines = committed.split("\n");
+    const first = generatedLines.findIndex((line, index) => line !== committedLines[index]);
+    assert.ok(
+      generated === committed,
+      `${fileURLToPath(VALIDATOR_URL)} differs from the schema at line ${first + 1}; ` +
+        `run node --import tsx scripts/generate-validator.ts`,
+    );
+  });
+
+  test("one validator per branch", async () => {
+    const schema = await readConfigSchema();
+    const branches = findTaggedUnions(schema).flatMap((union) => [...union.branches.values()]);
+    assert.deepEqual([...branchValidators.keys()], branches);
+  });
+
+  test("no ajv at run time", async () => {
+    const source = await readFile(VALIDATOR_URL, "utf8");
+    assert.doesNotMatch(source, /\brequire\(/);
+    assert.doesNotMatch(source, /from "ajv/);
+    const loader = await readFile(
+      new URL("../../../src/config/schema.ts", import.meta.url),
+      "utf8",
+    );
+    assert.doesNotMatch(loader, /["']ajv["'/]/);
+  });
+
+  test("verbose errors", async () => {
+    const example = parse(await readFile(EXAMPLE, "utf8")) as Record<string, unknown>;
+    assert.equal(validateDocument(example), true);
+    assert.equal(validateDocument({ ...example, imageNme: "x" }), false);
+    const error = validateDocument.errors?.[0];
+    assert.equal(error?.keyword, "additionalProperties");
+    assert.equal(error?.params.additionalProperty, "imageNme");
+    assert.deepEqual(error?.data, { ...example, imageNme: "x" });
+    assert.ok(error?.parentSchema?.properties?.imageName, "parentSchema is missing");
+  });
+
+  test("branch minLength", () => {
+    const validate = branchValidators.get("gcsContextSource");
+    assert.ok(validate, "no gcsContextSource validator");
+    // minLength counts code points through the inlined ucs2length helper.
+    assert.equal(validate({ kind: "gcs", project: "\u{1F600}" }), true);
+    assert.equal(validate({ kind: "gcs", project: "" }), false);
+    assert.equal(validate.errors?.[0]?.keyword, "minLength");
+    assert.equal(validate.errors?.[0]?.instancePath, "/project");
   });
 });
 
