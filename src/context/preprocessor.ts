@@ -64,6 +64,15 @@ interface Origin {
   where: string;
 }
 
+/** A file, symlink or directory found by `scanTree`, not yet added to the context. */
+interface ScannedItem {
+  local: string;
+  stats: Stats;
+  target: string;
+  /** Set for symlinks. */
+  linkTarget?: string;
+}
+
 /** State of one `collect()` run. */
 interface Collection {
   entries: Map<string, { entry: ContextEntry; origin: Origin }>;
@@ -325,25 +334,58 @@ export class BasePreProcessor {
     rootRelative: string | undefined,
     origin: Origin,
   ): Promise<void> {
-    if (stats.isSymbolicLink()) {
-      const linkTarget = await readlink(local);
-      this.checkSymlink(collection, local, linkTarget, origin);
-      addEntry(
-        collection,
-        { path: target, type: "symlink", source: local, mode: 0o777, size: 0, linkTarget },
-        origin,
-      );
-      return;
+    const items = await this.scanTree(collection, local, stats, target, rootRelative, origin);
+    for (const item of items) {
+      if (item.linkTarget !== undefined) {
+        this.checkSymlink(collection, item.local, item.linkTarget, origin);
+        const entry: ContextEntry = {
+          path: item.target,
+          type: "symlink",
+          source: item.local,
+          mode: 0o777,
+          size: 0,
+          linkTarget: item.linkTarget,
+        };
+        addEntry(collection, entry, origin);
+      } else if (item.stats.isFile()) {
+        const mode = (item.stats.mode & 0o111) !== 0 ? 0o755 : 0o644;
+        const entry: ContextEntry = {
+          path: item.target,
+          type: "file",
+          source: item.local,
+          mode,
+          size: item.stats.size,
+        };
+        addEntry(collection, entry, origin);
+      } else {
+        const entry: ContextEntry = {
+          path: item.target,
+          type: "directory",
+          source: item.local,
+          mode: 0o755,
+          size: 0,
+        };
+        addEntry(collection, entry, origin);
+      }
     }
-    if (stats.isFile()) {
-      const mode = (stats.mode & 0o111) !== 0 ? 0o755 : 0o644;
-      addEntry(
-        collection,
-        { path: target, type: "file", source: local, mode, size: stats.size },
-        origin,
-      );
-      return;
-    }
+  }
+
+  /**
+   * Walks `local` and returns what goes into the context, in depth-first name order. Sibling
+   * directories are read concurrently: a project of 2,000 files in 1,400 directories took about
+   * 200 ms walked one stat at a time, mostly waiting on the file system thread pool.
+   */
+  private async scanTree(
+    collection: Collection,
+    local: string,
+    stats: Stats,
+    target: string,
+    rootRelative: string | undefined,
+    origin: Origin,
+  ): Promise<ScannedItem[]> {
+    if (stats.isSymbolicLink())
+      return [{ local, stats, target, linkTarget: await readlink(local) }];
+    if (stats.isFile()) return [{ local, stats, target }];
     if (!stats.isDirectory()) {
       throw new InputError(
         `${local} (from ${origin.where}) is a ${specialFileKind(stats)}: only regular ` +
@@ -355,28 +397,33 @@ export class BasePreProcessor {
 
     const ignored =
       rootRelative !== undefined && rootRelative !== "" && collection.rules.ignores(rootRelative);
-    if (!ignored && target !== "") {
-      addEntry(
-        collection,
-        { path: target, type: "directory", source: local, mode: 0o755, size: 0 },
-        origin,
-      );
-    }
+    const items: ScannedItem[] = !ignored && target !== "" ? [{ local, stats, target }] : [];
 
     const names = (await readdir(local)).sort();
-    for (const name of names) {
-      const childLocal = resolve(local, name);
-      const childRelative =
-        rootRelative === undefined ? undefined : joinRelative(rootRelative, name);
-      const childStats = await lstat(childLocal);
-      if (childRelative !== undefined && collection.rules.ignores(childRelative)) {
-        // Docker skips an ignored directory whole unless an exception rule may re-include
-        // something below it.
-        if (!childStats.isDirectory() || !collection.hasExceptions) continue;
-      }
-      const childTarget = target === "" ? name : `${target}/${name}`;
-      await this.addTree(collection, childLocal, childStats, childTarget, childRelative, origin);
-    }
+    const children = await Promise.all(
+      names.map(async (name) => {
+        const childLocal = resolve(local, name);
+        const childRelative =
+          rootRelative === undefined ? undefined : joinRelative(rootRelative, name);
+        const childStats = await lstat(childLocal);
+        if (childRelative !== undefined && collection.rules.ignores(childRelative)) {
+          // Docker skips an ignored directory whole unless an exception rule may re-include
+          // something below it.
+          if (!childStats.isDirectory() || !collection.hasExceptions) return [];
+        }
+        const childTarget = target === "" ? name : `${target}/${name}`;
+        return await this.scanTree(
+          collection,
+          childLocal,
+          childStats,
+          childTarget,
+          childRelative,
+          origin,
+        );
+      }),
+    );
+    for (const child of children) items.push(...child);
+    return items;
   }
 
   /** Rejects a symlink whose target is absolute or escapes the root, unless allowed. */
