@@ -10,7 +10,7 @@ import { dirname, basename, join } from "node:path";
 
 import { InputError } from "../errors.ts";
 import { silentLogger, type Logger } from "../log.ts";
-import { compareEntryPaths, type ContextEntry } from "./entries.ts";
+import { compareEntryPaths, takeWalkedStats, type ContextEntry } from "./entries.ts";
 
 /** How many files are hashed at the same time. */
 const PARALLEL_HASHES = 4;
@@ -123,7 +123,7 @@ async function hashFile(
   if (!entry.source) {
     throw new InputError(`context entry ${entry.path} is a file without a source path`);
   }
-  const info = await stat(entry.source);
+  const info = takeWalkedStats(entry) ?? (await stat(entry.source));
   if (info.size !== entry.size) {
     throw new InputError(
       `file ${entry.source} (context path ${entry.path}) changed after the context was ` +

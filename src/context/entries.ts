@@ -3,6 +3,7 @@
  * The preprocessor produces them sorted, and the tar writer, the archive and the context digest
  * consume them in the given order.
  */
+import type { Stats } from "node:fs";
 
 /** One file, directory or symlink of the build context. */
 export interface ContextEntry {
@@ -41,4 +42,22 @@ export function compareEntryPaths(a: string, b: string): number {
 /** Sorts entries in place by the UTF-8 bytes of their path and returns them. */
 export function sortEntries(entries: ContextEntry[]): ContextEntry[] {
   return entries.sort((a, b) => compareEntryPaths(a.path, b.path));
+}
+
+const walkedStats = new WeakMap<ContextEntry, Stats>();
+
+/** Records the lstat result the walk saw for `entry`, for `takeWalkedStats`. */
+export function rememberWalkedStats(entry: ContextEntry, stats: Stats): void {
+  walkedStats.set(entry, stats);
+}
+
+/**
+ * Returns, once, the lstat result the walk saw for `entry`, so the digest computed right after
+ * a walk does not stat every file a second time. Later calls return undefined and callers stat
+ * the file again.
+ */
+export function takeWalkedStats(entry: ContextEntry): Stats | undefined {
+  const stats = walkedStats.get(entry);
+  walkedStats.delete(entry);
+  return stats;
 }

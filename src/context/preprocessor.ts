@@ -14,7 +14,7 @@ import type { Ignore } from "@balena/dockerignore";
 import { InputError } from "../errors.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import { writeArchive, type ArchiveOptions, type ArchiveResult } from "./archive.ts";
-import { sortEntries, type ContextEntry } from "./entries.ts";
+import { rememberWalkedStats, sortEntries, type ContextEntry } from "./entries.ts";
 
 type IgnoreFactory = () => Ignore;
 
@@ -356,6 +356,7 @@ export class BasePreProcessor {
           mode,
           size: item.stats.size,
         };
+        rememberWalkedStats(entry, item.stats);
         addEntry(collection, entry, origin);
       } else {
         const entry: ContextEntry = {

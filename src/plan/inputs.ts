@@ -184,18 +184,25 @@ function formatConfigPath(path: readonly (string | number)[]): string {
 }
 
 /** Inputs of the plans made in this process, so applying one does not walk the project again. */
-const plannedInputs = new WeakMap<BuildPlan, PlanInputs>();
+const plannedInputs = new WeakMap<BuildPlan, { inputs: PlanInputs; plannedAt: number }>();
+
+/**
+ * How long after planning `apply()` trusts the file contents the plan hashed. `fairing apply`
+ * applies well within it; an SDK caller that applies later gets every file checked again.
+ */
+const FRESH_PLAN_MS = 2000;
 
 /** Remembers the inputs `plan` was made from, for `inputsForApply`. */
 export function rememberInputs(plan: BuildPlan, inputs: PlanInputs): void {
-  plannedInputs.set(plan, inputs);
+  plannedInputs.set(plan, { inputs, plannedAt: Date.now() });
 }
 
 /**
  * Returns the inputs of a plan being applied and checks that the context is still the one the
  * plan was made from, so `apply()` never builds something the plan did not show. A plan made in
- * this process keeps its file list and only has its file contents checked again (through the
- * digest cache, a stat per unchanged file); a plan from elsewhere is collected again.
+ * this process keeps its file list; its file contents are checked again (through the digest
+ * cache, a stat per unchanged file) unless it was made less than two seconds ago. A plan from
+ * elsewhere is collected again.
  */
 export async function inputsForApply(
   plan: BuildPlan,
@@ -203,12 +210,14 @@ export async function inputsForApply(
 ): Promise<PlanInputs> {
   const remembered = plannedInputs.get(plan);
   let inputs: PlanInputs;
-  if (remembered) {
-    const digest = await contextDigest(remembered.entries, {
+  if (remembered && Date.now() - remembered.plannedAt < FRESH_PLAN_MS) {
+    inputs = remembered.inputs;
+  } else if (remembered) {
+    const digest = await contextDigest(remembered.inputs.entries, {
       cacheFile: digestCacheFile(plan.config.root),
       ...(options.logger ? { logger: options.logger } : {}),
     });
-    inputs = { ...remembered, contextDigest: digest };
+    inputs = { ...remembered.inputs, contextDigest: digest };
   } else {
     inputs = await collectInputs(plan.config, options);
   }
