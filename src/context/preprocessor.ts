@@ -334,7 +334,8 @@ export class BasePreProcessor {
     rootRelative: string | undefined,
     origin: Origin,
   ): Promise<void> {
-    const items = await this.scanTree(collection, local, stats, target, rootRelative, origin);
+    const items: ScannedItem[] = [];
+    await this.scanTree(collection, local, stats, target, rootRelative, origin, items);
     for (const item of items) {
       if (item.linkTarget !== undefined) {
         this.checkSymlink(collection, item.local, item.linkTarget, origin);
@@ -383,10 +384,16 @@ export class BasePreProcessor {
     target: string,
     rootRelative: string | undefined,
     origin: Origin,
-  ): Promise<ScannedItem[]> {
-    if (stats.isSymbolicLink())
-      return [{ local, stats, target, linkTarget: await readlink(local) }];
-    if (stats.isFile()) return [{ local, stats, target }];
+    items: ScannedItem[],
+  ): Promise<void> {
+    if (stats.isSymbolicLink()) {
+      items.push({ local, stats, target, linkTarget: await readlink(local) });
+      return;
+    }
+    if (stats.isFile()) {
+      items.push({ local, stats, target });
+      return;
+    }
     if (!stats.isDirectory()) {
       throw new InputError(
         `${local} (from ${origin.where}) is a ${specialFileKind(stats)}: only regular ` +
@@ -398,33 +405,36 @@ export class BasePreProcessor {
 
     const ignored =
       rootRelative !== undefined && rootRelative !== "" && collection.rules.ignores(rootRelative);
-    const items: ScannedItem[] = !ignored && target !== "" ? [{ local, stats, target }] : [];
+    if (!ignored && target !== "") items.push({ local, stats, target });
 
     const names = (await readdir(local)).sort();
+    // The entries of one directory are stat'ed together, then walked one after another, so a
+    // wide tree never has more than one directory's stats in flight.
     const children = await Promise.all(
       names.map(async (name) => {
         const childLocal = resolve(local, name);
-        const childRelative =
-          rootRelative === undefined ? undefined : joinRelative(rootRelative, name);
-        const childStats = await lstat(childLocal);
-        if (childRelative !== undefined && collection.rules.ignores(childRelative)) {
-          // Docker skips an ignored directory whole unless an exception rule may re-include
-          // something below it.
-          if (!childStats.isDirectory() || !collection.hasExceptions) return [];
-        }
-        const childTarget = target === "" ? name : `${target}/${name}`;
-        return await this.scanTree(
-          collection,
-          childLocal,
-          childStats,
-          childTarget,
-          childRelative,
-          origin,
-        );
+        return { name, childLocal, childStats: await lstat(childLocal) };
       }),
     );
-    for (const child of children) items.push(...child);
-    return items;
+    for (const { name, childLocal, childStats } of children) {
+      const childRelative =
+        rootRelative === undefined ? undefined : joinRelative(rootRelative, name);
+      if (childRelative !== undefined && collection.rules.ignores(childRelative)) {
+        // Docker skips an ignored directory whole unless an exception rule may re-include
+        // something below it.
+        if (!childStats.isDirectory() || !collection.hasExceptions) continue;
+      }
+      const childTarget = target === "" ? name : `${target}/${name}`;
+      await this.scanTree(
+        collection,
+        childLocal,
+        childStats,
+        childTarget,
+        childRelative,
+        origin,
+        items,
+      );
+    }
   }
 
   /** Rejects a symlink whose target is absolute or escapes the root, unless allowed. */
