@@ -398,9 +398,9 @@ export class BasePreProcessor {
   /**
    * Walks `local` and appends what goes into the context to `items`, in depth-first name order.
    * Up to `WALK_DIRECTORIES` directories are read at once, each with its entries stat'ed
-   * together: walked one stat at a time, a project of 2,000 files in 1,400 directories took
-   * about 200 ms, mostly waiting on the file system thread pool, while a walk of every
-   * directory at once doubled the peak memory of a 20,000 file context.
+   * together. Walked one stat at a time, a project of 2,000 files in 1,400 directories took
+   * about 200 ms, mostly waiting on the file system thread pool. Reading every directory at once
+   * doubled the peak memory of a 20,000 file context.
    */
   private async scanTree(
     collection: Collection,

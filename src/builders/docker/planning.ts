@@ -6,7 +6,7 @@ import type { Config, DockerBuilderConfig, PodmanBuilderConfig } from "../../con
 import type { BasePreProcessor } from "../../context/preprocessor.ts";
 import { silentLogger, type Logger } from "../../log.ts";
 import type { PlanInputs } from "../../plan/kinds.ts";
-import type { PlanStep } from "../../plan/types.ts";
+import type { BuildResult, PlanStep } from "../../plan/types.ts";
 import { formatReference, type ImageReference } from "../../registry/reference.ts";
 import { BUILD_KEY_LABEL, StaleImageError, checkLabels } from "../labels.ts";
 import { registryClients } from "../registries.ts";
@@ -159,4 +159,34 @@ export async function checkUpToDate(
     const message = error instanceof Error ? error.message : String(error);
     return { upToDate: false, reason: `could not check ${where} for ${reference}: ${message}` };
   }
+}
+
+/**
+ * Checks again, when applying, a plan that found its target up to date. Returns the result for
+ * the existing image, or undefined when it is gone or stale and must be built.
+ */
+export async function reuseExisting(
+  inputs: PlanInputs,
+  push: boolean,
+  logger: Logger,
+  find: () => Promise<{ digest?: string; reason: string }>,
+): Promise<BuildResult | undefined> {
+  const reference = formatReference(inputs.target);
+  const existing = await find();
+  if (!existing.digest) {
+    logger.info(
+      `${reference} was up to date when planned but not now (${existing.reason}); building it`,
+    );
+    return undefined;
+  }
+  logger.info(`${reference} is up to date (${existing.digest}); nothing to build`);
+  return {
+    // Without a push the digest is the engine's image id, which no reference can carry.
+    image: push ? `${reference}@${existing.digest}` : reference,
+    digest: existing.digest,
+    tag: inputs.tag,
+    upToDate: true,
+    destination: reference,
+    steps: [],
+  };
 }

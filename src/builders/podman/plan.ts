@@ -15,6 +15,7 @@ import {
   daemonSteps,
   registryDigest,
   buildKeyLabel,
+  reuseExisting,
 } from "../docker/planning.ts";
 import { dockerfileText } from "../docker/settings.ts";
 import { findPodmanImage, runPodmanBuild } from "./builder.ts";
@@ -73,24 +74,12 @@ export const planner: BuilderKindPlanner = {
     const logger = options.logger ?? silentLogger;
     const inputs = await inputsForApply(plan, options);
     const builder = podmanConfig(inputs);
-    const reference = formatReference(inputs.target);
 
     if (plan.upToDate) {
-      const existing = await existingDigest(inputs, options);
-      if (existing.digest) {
-        logger.info(`${reference} is up to date (${existing.digest}); nothing to build`);
-        return {
-          image: builder.push ? `${reference}@${existing.digest}` : reference,
-          digest: existing.digest,
-          tag: inputs.tag,
-          upToDate: true,
-          destination: reference,
-          steps: [],
-        };
-      }
-      logger.info(
-        `${reference} was up to date when planned but is gone now (${existing.reason}); building it`,
+      const existing = await reuseExisting(inputs, builder.push, logger, () =>
+        existingDigest(inputs, options),
       );
+      if (existing) return existing;
     }
 
     const builderOptions = daemonOptionsFromConfig(
