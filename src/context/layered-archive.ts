@@ -5,6 +5,7 @@
  * holding that file.
  */
 import { createWriteStream } from "node:fs";
+import { Writable } from "node:stream";
 import { join } from "node:path";
 
 import { silentLogger, type Logger } from "../log.ts";
@@ -24,6 +25,16 @@ export interface BuiltLayer {
   diffID: string;
   /** Local file of the blob when it was built now; undefined when it was reused. */
   file?: string;
+  /** True when `streamTo` received every byte of the blob and committed it. */
+  streamed?: boolean;
+}
+
+/** A second destination for a layer's gzip bytes while they are written, e.g. a registry upload. */
+export interface LayerCopy {
+  write(data: Uint8Array): Promise<void>;
+  /** Commits the copy; resolves with the digest of what it received. */
+  finish(): Promise<{ digest: string }>;
+  cancel(): Promise<void>;
 }
 
 /** Options of `writeLayers`. */
@@ -45,6 +56,12 @@ export interface WriteLayersOptions {
    * repository already contains it. Without it no layer is reused.
    */
   canReuse?: (digest: string) => Promise<boolean>;
+  /**
+   * Opens a copy that receives each built layer's gzip bytes as they are produced, so an upload
+   * overlaps compression. A copy that fails is dropped with a debug message and the layer file
+   * stays complete, so the caller can still upload from it.
+   */
+  streamTo?: (name: LayerName) => Promise<LayerCopy | undefined>;
   /** Called with the number of uncompressed bytes archived so far, over all layers. */
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
@@ -85,7 +102,14 @@ export async function writeLayers(
 
     const file = join(options.dir, `${layer.name}.tar.gz`);
     const before = archived;
-    const result = await writeArchive(layer.entries, createWriteStream(file), {
+    const copy = await options.streamTo?.(layer.name).catch((error: unknown) => {
+      logger.debug(`layer ${layer.name}: no streaming copy: ${describe(error)}`);
+      return undefined;
+    });
+    const tee = teeSink(file, copy, (error) =>
+      logger.debug(`layer ${layer.name}: streaming copy dropped: ${describe(error)}`),
+    );
+    const result = await writeArchive(layer.entries, tee.sink, {
       level,
       mtime,
       onProgress: (bytes) => {
@@ -99,7 +123,8 @@ export async function writeLayers(
     );
     const record = { digest: result.digest, size: result.size, diffID: result.diffID };
     cache?.set(key, record);
-    built.push({ name: layer.name, ...record, file });
+    const streamed = await tee.finish(result.digest);
+    built.push({ name: layer.name, ...record, file, ...(streamed ? { streamed } : {}) });
   }
 
   await cache?.save().catch((error: unknown) => {
@@ -107,4 +132,81 @@ export async function writeLayers(
     logger.warn(`could not write the layer cache ${options.layerCacheFile}: ${reason}`);
   });
   return built;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Returns a sink writing to `file` and, while it works, to `copy`. A failed copy is cancelled
+ * and dropped: the file alone decides whether the archive succeeded.
+ */
+function teeSink(
+  file: string,
+  copy: LayerCopy | undefined,
+  onCopyError: (error: unknown) => void,
+): { sink: Writable; finish(digest: string): Promise<boolean> } {
+  const out = createWriteStream(file);
+  let copyFailed = copy === undefined;
+  const dropCopy = (error: unknown) => {
+    if (copyFailed) return;
+    copyFailed = true;
+    onCopyError(error);
+    void copy?.cancel().catch(() => {});
+  };
+  const sink = new Writable({
+    write(chunk: Uint8Array, _encoding, callback) {
+      let pending = 2;
+      let failed = false;
+      const done = (error?: Error | null) => {
+        if (failed) return;
+        if (error) {
+          failed = true;
+          callback(error);
+          return;
+        }
+        if (--pending === 0) callback();
+      };
+      out.write(chunk, done);
+      if (copyFailed) {
+        done();
+        return;
+      }
+      copy!.write(chunk).then(
+        () => done(),
+        (error: unknown) => {
+          dropCopy(error);
+          done();
+        },
+      );
+    },
+    final(callback) {
+      out.end(callback);
+    },
+    destroy(error, callback) {
+      // Node destroys a finished stream too (autoDestroy), with no error; only a failure drops
+      // the copy.
+      if (error) {
+        out.destroy(error);
+        dropCopy(error);
+      }
+      callback(error);
+    },
+  });
+  return {
+    sink,
+    async finish(digest) {
+      if (copyFailed || !copy) return false;
+      try {
+        const committed = await copy.finish();
+        if (committed.digest === digest) return true;
+        onCopyError(new Error(`the copy received ${committed.digest}, the file is ${digest}`));
+        return false;
+      } catch (error) {
+        onCopyError(error);
+        return false;
+      }
+    },
+  };
 }

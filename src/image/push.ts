@@ -23,6 +23,8 @@ export interface PushOptions {
   concurrency?: number;
   /** Stops the push before the next blob and before the manifest, so no tag is written. */
   signal?: AbortSignal;
+  /** Blobs uploaded while they were built; they are found present and counted as uploaded. */
+  streamed?: ReadonlySet<string>;
 }
 
 /** Pushes `image` to `repository` on `client` and tags it `tag`; returns the transfer counts. */
@@ -77,7 +79,7 @@ export async function pushImage(
           }),
       },
     );
-    if (result === "uploaded") {
+    if (result === "uploaded" || (result === "exists" && options.streamed?.has(blob.digest))) {
       stats.uploaded += 1;
       stats.uploadedBytes += blob.size;
     } else if (result === "mounted") {

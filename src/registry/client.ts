@@ -48,6 +48,16 @@ export interface UploadOptions {
 /** Blob content for an upload: a fresh stream or iterable each time it is called. */
 export type BlobSource = () => ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
 
+/** An upload whose content, and so its digest, is produced while it is sent. */
+export interface StreamingUpload {
+  /** Adds bytes; resolves once any chunk they complete has been sent. */
+  write(data: Uint8Array): Promise<void>;
+  /** Sends the rest and commits the blob; resolves with its digest and size. */
+  finish(): Promise<{ digest: string; size: number }>;
+  /** Abandons the upload session. */
+  cancel(): Promise<void>;
+}
+
 /** Outcome of `pushBlob`. */
 export type PushBlobResult = "exists" | "mounted" | "uploaded";
 
@@ -485,6 +495,55 @@ export class RegistryClient {
     if (started.mounted) return "mounted";
     await this.uploadToSession(repository, started.location, digest, size, open, options);
     return "uploaded";
+  }
+
+  /**
+   * Opens an upload whose digest is learned at the end, for content that is produced while it
+   * is sent (a layer being compressed). `write` sends each full chunk as it fills; `finish`
+   * sends the rest and commits the blob under the sha256 of everything written.
+   */
+  async startStreamingUpload(
+    repository: string,
+    options: { chunkSize?: number } = {},
+  ): Promise<StreamingUpload> {
+    const chunkSize = options.chunkSize ?? this.chunkSize;
+    const started = await this.startUpload(repository);
+    if (started.mounted) throw new FairingError("a streaming upload cannot be a mount");
+    let location = started.location;
+    const hash = createHash("sha256");
+    let buffer = new Uint8Array(chunkSize);
+    let filled = 0;
+    let sent = 0;
+
+    const flush = async () => {
+      if (filled === 0) return;
+      const chunk = buffer.subarray(0, filled);
+      location = await this.patchChunk(repository, location, chunk, sent);
+      sent += filled;
+      buffer = new Uint8Array(chunkSize);
+      filled = 0;
+    };
+
+    return {
+      write: async (data: Uint8Array) => {
+        hash.update(data);
+        let offset = 0;
+        while (offset < data.length) {
+          const take = Math.min(chunkSize - filled, data.length - offset);
+          buffer.set(data.subarray(offset, offset + take), filled);
+          filled += take;
+          offset += take;
+          if (filled === chunkSize) await flush();
+        }
+      },
+      finish: async () => {
+        await flush();
+        const digest = `sha256:${hash.digest("hex")}`;
+        await this.completeUpload(repository, location, digest, new Uint8Array(0));
+        return { digest, size: sent };
+      },
+      cancel: () => this.cancelUpload(repository, location),
+    };
   }
 
   private async uploadToSession(

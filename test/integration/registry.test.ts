@@ -229,6 +229,21 @@ describe("registry anonymous", () => {
     assert.deepEqual(await client.getBlobBytes("team/chunked", digestOf(blob)), blob);
   });
 
+  test("streaming upload learns digest", async (t) => {
+    const registry = get(t);
+    if (!registry) return;
+    const client = new RegistryClient(registry.host, { credential: null });
+    const blob = encoder.encode("streamed while it was produced, in uneven pieces");
+    const upload = await client.startStreamingUpload("team/streamed", { chunkSize: 8 });
+    await upload.write(blob.subarray(0, 5));
+    await upload.write(blob.subarray(5, 30));
+    await upload.write(blob.subarray(30));
+    const committed = await upload.finish();
+    assert.equal(committed.digest, digestOf(blob));
+    assert.equal(committed.size, blob.length);
+    assert.deepEqual(await client.getBlobBytes("team/streamed", digestOf(blob)), blob);
+  });
+
   test("upload from async iterable", async (t) => {
     const registry = get(t);
     if (!registry) return;

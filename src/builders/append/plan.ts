@@ -310,9 +310,13 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
         level: builder?.compressionLevel ?? 6,
         digestCacheFile: cacheFile,
         layerCacheFile: cacheFile.replace(/digests-([^/]+)\.json$/, "layers-$1.json"),
-        // A layer built earlier is reused only when the target repository already has its blob.
+        // A layer built earlier is reused only when the target repository already has its blob,
+        // and a layer built now is uploaded while it is compressed.
         ...(client
-          ? { canReuse: (digest: string) => client.hasBlob(target.repository, digest) }
+          ? {
+              canReuse: (digest: string) => client.hasBlob(target.repository, digest),
+              streamTo: () => client.startStreamingUpload(target.repository),
+            }
           : {}),
         onProgress: (bytes) =>
           options.onProgress?.({ step: "archive-context", status: "progress", bytes }),
@@ -354,6 +358,7 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
       blobs = await timed(steps, "push", options, () =>
         pushImage(client, target.repository, target.tag!, image, {
           logger,
+          streamed: new Set(layers.filter((layer) => layer.streamed).map((layer) => layer.digest)),
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         }),

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { appendFile, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -8,6 +9,10 @@ import { tarDigest } from "../../../src/context/archive.ts";
 import type { ContextEntry } from "../../../src/context/entries.ts";
 import { writeLayers } from "../../../src/context/layered-archive.ts";
 import { LARGE_FILE_BYTES, splitLayers } from "../../../src/context/layers.ts";
+
+function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
 
 describe("writeLayers", () => {
   let dir = "";
@@ -64,6 +69,49 @@ describe("writeLayers", () => {
       ["dependencies", "data", "code"],
     );
     assert.ok(built.every((layer) => layer.file !== undefined));
+  });
+
+  test("streaming copy gets every byte", async () => {
+    const received = new Map<string, Uint8Array[]>();
+    const built = await writeLayers(entries, {
+      ...options(),
+      layerCacheFile: undefined,
+      streamTo: async (name) => {
+        const parts: Uint8Array[] = [];
+        received.set(name, parts);
+        return {
+          write: async (data) => void parts.push(Uint8Array.from(data)),
+          finish: async () => ({ digest: `sha256:${sha256(Buffer.concat(parts))}` }),
+          cancel: async () => {},
+        };
+      },
+    });
+    for (const layer of built) {
+      assert.equal(layer.streamed, true, `${layer.name} was streamed`);
+      const file = await readFile(layer.file!);
+      assert.deepEqual(Buffer.concat(received.get(layer.name)!), file);
+    }
+  });
+
+  test("failed copy keeps the file", async () => {
+    let cancelled = 0;
+    const built = await writeLayers(entries, {
+      ...options(),
+      layerCacheFile: undefined,
+      streamTo: async () => ({
+        write: async () => {
+          throw new Error("the registry went away");
+        },
+        finish: async () => ({ digest: "sha256:never" }),
+        cancel: async () => void cancelled++,
+      }),
+    });
+    assert.equal(cancelled, built.length);
+    for (const layer of built) {
+      assert.equal(layer.streamed, undefined, `${layer.name} was not streamed`);
+      const file = await readFile(layer.file!);
+      assert.equal(`sha256:${sha256(file)}`, layer.digest);
+    }
   });
 
   test("diffIDs match the split", async () => {
