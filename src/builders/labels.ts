@@ -13,8 +13,8 @@ export const BUILD_KEY_LABEL = "dev.fairing.build-key";
 export const BASE_DIGEST_LABEL = "dev.fairing.base-digest";
 
 /**
- * Raised by the "does the target exist" checks when the tag exists but holds another build, so
- * the plan can say so instead of "does not exist".
+ * Raised by the "does the target exist" checks when the tag exists but contains another build,
+ * so the plan can say so instead of "does not exist".
  */
 export class StaleImageError extends Error {
   override readonly name = "StaleImageError";

@@ -176,11 +176,12 @@ export async function collectContext(
 
 /** Formats a config path as `preprocessor.inputFiles[1]`. */
 function formatConfigPath(path: readonly (string | number)[]): string {
-  return path
-    .map((part, index) =>
-      typeof part === "number" ? `[${part}]` : index === 0 ? part : `.${part}`,
-    )
-    .join("");
+  let text = "";
+  for (const part of path) {
+    if (typeof part === "number") text += `[${part}]`;
+    else text += text === "" ? part : `.${part}`;
+  }
+  return text;
 }
 
 /** Inputs of the plans made in this process, so applying one does not walk the project again. */
@@ -200,8 +201,8 @@ export function rememberInputs(plan: BuildPlan, inputs: PlanInputs): void {
 /**
  * Returns the inputs of a plan being applied and checks that the context is still the one the
  * plan was made from, so `apply()` never builds something the plan did not show. A plan made in
- * this process keeps its file list; its file contents are checked again (through the digest
- * cache, a stat per unchanged file) unless it was made less than two seconds ago. A plan from
+ * this process keeps its file list. Its file contents are checked again through the digest cache
+ * (a stat per unchanged file) unless it was made less than two seconds ago. A plan from
  * elsewhere is collected again.
  */
 export async function inputsForApply(

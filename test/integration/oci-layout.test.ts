@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { cp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
@@ -136,6 +136,33 @@ describe("oci-layout output", () => {
       join(layout, "blobs/sha256", manifest.layers[0]!.digest.slice(7)),
     );
     assert.ok(restored.length > 0);
+  });
+
+  test("escaping symlink has a position", async () => {
+    const project = join(work, "escape");
+    await cp(join(REPO, "example"), project, { recursive: true });
+    await symlink("/etc/hostname", join(project, "data", "outside"));
+    const config = join(project, "fairing.yaml");
+    await writeFile(
+      config,
+      [
+        "apiVersion: fairing/v1",
+        "baseImage: scratch",
+        "preprocessor:",
+        "  inputFiles: [main.sh, data/]",
+        "  executable: main.sh",
+        "  command: [sh]",
+        "output: { kind: oci-layout, path: out }",
+      ].join("\n"),
+    );
+    for (const command of ["validate", "plan"]) {
+      const run = await runCli([command, "-f", config]);
+      assert.equal(run.code, 2, `${command}: ${run.stderr}`);
+      assert.match(
+        run.stderr,
+        /fairing\.yaml:4:\d+: preprocessor\.inputFiles\[1\]: symlink .*outside/,
+      );
+    }
   });
 
   test("oci base from a layout", async () => {
