@@ -54,8 +54,8 @@ export async function pushImage(
       blob.digest,
       blob.size,
       () => {
-        // pushBlob calls this only when it must upload; the stream is opened lazily so a
-        // mount or an existing blob costs no download from the base registry.
+        // pushBlob calls this only when it must upload. The stream opens lazily, so a mount or
+        // an existing blob costs no download from the base registry.
         return (async function* () {
           opened = await blob.open();
           const reader = opened.getReader();
