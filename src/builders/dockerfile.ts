@@ -2,7 +2,7 @@
  * Dockerfile generation for the docker, podman and cluster builders.
  *
  * The build context these Dockerfiles expect is fairing's context archive, whose paths are
- * already image paths relative to `/` (a file the image holds as `/app/train.py` is
+ * already image paths relative to `/` (a file the image contains as `/app/train.py` is
  * `app/train.py` in the archive). The generated Dockerfile therefore copies the context root to
  * `/`, which lays the files out exactly as the append builder's context layer does.
  */

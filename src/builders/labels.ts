@@ -14,7 +14,7 @@ export const BASE_DIGEST_LABEL = "dev.fairing.base-digest";
 
 /**
  * Raised by the "does the target exist" checks when the tag exists but contains another build,
- * so the plan can say so instead of "does not exist".
+ * so the plan can report that instead of "does not exist".
  */
 export class StaleImageError extends Error {
   override readonly name = "StaleImageError";

@@ -105,7 +105,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return 2;
   }
 
-  const level: LogLevel = values.verbose ? "debug" : values.quiet ? "warn" : "info";
+  let level: LogLevel = "info";
+  if (values.verbose) level = "debug";
+  else if (values.quiet) level = "warn";
   const logger = createLogger({
     level,
     write: (line) => io.stderr(line + "\n"),

@@ -566,7 +566,7 @@ function checkLabelKeys(inputs: CheckInputs, problems: Problems): void {
   }
 }
 
-/** The build pod gets one set of registry credentials: a named Secret or one made locally. */
+/** Rejects naming a registry Secret and asking to create one, since the build pod gets one. */
 function checkRegistrySecret(inputs: CheckInputs, problems: Problems): void {
   const builder = inputs.fields.builder as {
     kind: string;
@@ -582,7 +582,7 @@ function checkRegistrySecret(inputs: CheckInputs, problems: Problems): void {
   }
 }
 
-/** A build target names a stage of the project's Dockerfile; the generated one has none. */
+/** Rejects a build target without a project Dockerfile, since the generated one has no stages. */
 function checkBuildTarget(inputs: CheckInputs, problems: Problems): void {
   const builder = inputs.fields.builder as {
     kind: string;

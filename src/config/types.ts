@@ -4,7 +4,7 @@
  * file format; these types mirror it with every default filled in.
  */
 
-/** Where a value sits in the config file, for error messages. */
+/** Position of a value in the config file, for error messages. */
 export interface SourcePosition {
   file: string;
   line: number;

@@ -165,7 +165,7 @@ export class BasePreProcessor {
     return command;
   }
 
-  /** Returns true when the context holds `<pathPrefix>requirements.txt`. */
+  /** Returns true when the context contains `<pathPrefix>requirements.txt`. */
   hasRequirements(entries: readonly ContextEntry[]): boolean {
     const path = archivePath(this.pathPrefix + "requirements.txt");
     return entries.some((entry) => entry.path === path && entry.type !== "directory");

@@ -119,7 +119,7 @@ const MAX_SMALL_FILE = 4 * 1024 * 1024;
 /**
  * Reads back the manifest digest and config of the image tagged `repoTag` from a tarball that
  * `writeDockerArchive` wrote. Returns undefined when the file is missing, is not such a tarball,
- * or holds another tag. Reads only the small files at the start of the tarball.
+ * or contains another tag. Reads only the small files at the start of the tarball.
  */
 export async function readDockerArchiveImage(
   path: string,

@@ -10,7 +10,7 @@ import type { ContextEntry } from "../context/entries.ts";
 import type { ImageReference } from "../registry/reference.ts";
 import type { BuildPlan, BuildResult, PlanStep, RunOptions } from "./types.ts";
 
-/** What the planner has computed before it asks a builder kind. */
+/** Values the planner computes before it calls a builder kind. */
 export interface PlanInputs {
   config: Config;
   preprocessor: BasePreProcessor;

@@ -25,7 +25,7 @@ export async function loadKind(kind: Config["builder"]["kind"]): Promise<Builder
 
 /**
  * Plans a build: collects the context, derives the tag, resolves the base image and checks
- * whether the target already holds this build. Same config and same files give the same plan.
+ * whether the target already contains this build. Same config and same files give the same plan.
  */
 export async function plan(config: Config, options: RunOptions = {}): Promise<BuildPlan> {
   const logger = options.logger ?? silentLogger;

@@ -29,9 +29,9 @@ export interface BuildPlan {
     digest?: string;
   };
   steps: PlanStep[];
-  /** True when the target already holds this exact build; `apply()` then uploads nothing. */
+  /** True when the target already contains this exact build, so `apply()` uploads nothing. */
   upToDate: boolean;
-  /** Why the plan is or is not up to date, for people. */
+  /** Reason the plan is or is not up to date, for people. */
   reason: string;
   /** The config the plan was made from; `apply()` reads everything else from here. */
   config: Config;
@@ -53,7 +53,7 @@ export interface BuildResult {
   digest: string;
   tag: string;
   upToDate: boolean;
-  /** Where the image was written: a registry reference, or a local path for file outputs. */
+  /** Destination of the image: a registry reference, or a local path for file outputs. */
   destination: string;
   steps: StepTiming[];
   /** Blob transfer counts, for builders that talk to a registry themselves. */

@@ -19,7 +19,7 @@ export interface Credential {
   identityToken?: string;
   /** Bearer token sent to the registry as is (`registrytoken` in config.json). */
   registryToken?: string;
-  /** Where the credential came from, e.g. `/home/u/.docker/config.json (auths)`; contains no secret. */
+  /** Origin of the credential, e.g. `/home/u/.docker/config.json (auths)`; contains no secret. */
   source?: string;
 }
 
@@ -294,7 +294,7 @@ export async function resolveCredential(
 }
 
 /**
- * Returns what to do after a registry answered 401: which credentials it rejected and where they
+ * Returns what to do after a registry returned 401: which credentials it rejected and where they
  * came from, or where fairing looked when it found none.
  */
 export function unauthorizedHint(

@@ -94,7 +94,7 @@ export async function startDockerd(): Promise<DockerdService | Unavailable> {
   return service;
 }
 
-/** Sends `GET /_ping` over the unix socket and returns whether the daemon answered OK. */
+/** Sends `GET /_ping` over the unix socket and returns whether the daemon returned OK. */
 export async function ping(socketPath: string): Promise<boolean> {
   return await new Promise((resolve) => {
     const req = request({ socketPath, path: "/_ping", method: "GET", timeout: 2000 }, (res) => {

@@ -22,7 +22,7 @@ export interface PrepareOptions {
   signal?: AbortSignal;
 }
 
-/** Where `prepare()` put the context. */
+/** Location `prepare()` uploaded the context to. */
 export interface PreparedContext {
   /** URL the executor reads the context from (`s3://`, `gs://` or an Azure blob URL). */
   url: string;

@@ -73,7 +73,7 @@ function registryCredentials(builder: ClusterBuilderConfig): string {
   return ", pushing without registry credentials";
 }
 
-/** Where the Job would run, as the kubeconfig says, or why the kubeconfig cannot be used. */
+/** Cluster and namespace the Job would run in, from the kubeconfig, or the kubeconfig problem. */
 type KubeTarget = { server: string; namespace: string } | { problem: string };
 
 /** Loads the kubeconfig the build would use, so the plan shows the cluster or the problem. */

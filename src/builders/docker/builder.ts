@@ -2,7 +2,6 @@
  * The docker builder: sends the context and a Dockerfile to a Docker Engine, tags the result
  * `registry/imageName:tag` and pushes it with the registry credential from the Docker config.
  */
-import { contextDigest } from "../../context/digest.ts";
 import type { ContextEntry } from "../../context/entries.ts";
 import { InputError } from "../../errors.ts";
 import { generatePodSpec } from "../../kube/podspec.ts";
@@ -19,8 +18,7 @@ import {
 import { createDockerBuildContext } from "./context.ts";
 import { buildOnEngine, pushFromEngine } from "./engine.ts";
 import {
-  deriveTag,
-  dockerfileText,
+  prepareClassBuild,
   fullImageName,
   imageLabels,
   type DaemonBuilderOptions,
@@ -152,10 +150,12 @@ export class DockerBuilder {
    */
   async build(options: RunOptions & { tag?: string } = {}): Promise<BuildResult> {
     const logger = options.logger ?? this.options.logger ?? silentLogger;
-    const entries = await this.options.preprocessor.collect();
-    const digest = await contextDigest(entries);
-    const dockerfile = await dockerfileText(this.options, entries);
-    const tag = options.tag ?? deriveTag(digest, dockerfile, this.options);
+    const {
+      entries,
+      contextDigest: digest,
+      dockerfile,
+      tag,
+    } = await prepareClassBuild(this.options, options.tag);
     const target = parseReference(this.fullImageName(tag));
 
     this.result = await runDockerBuild({

@@ -15,7 +15,7 @@ export const DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock";
 
 /** How to reach the engine, in dockerode's option names (certificates not yet read). */
 export interface DockerConnection {
-  /** Where the setting came from, for messages: `builder.dockerHost`, `DOCKER_HOST` or `default`. */
+  /** Origin of the setting, for messages: `builder.dockerHost`, `DOCKER_HOST` or `default`. */
   origin: string;
   socketPath?: string;
   protocol?: "http" | "https";
@@ -37,7 +37,9 @@ export function resolveDockerConnection(
   dockerHost: string | undefined,
   env: Record<string, string | undefined> = process.env,
 ): DockerConnection {
-  const origin = dockerHost ? "builder.dockerHost" : env.DOCKER_HOST ? "DOCKER_HOST" : "default";
+  let origin = "default";
+  if (dockerHost) origin = "builder.dockerHost";
+  else if (env.DOCKER_HOST) origin = "DOCKER_HOST";
   const value = dockerHost || env.DOCKER_HOST || `unix://${DEFAULT_DOCKER_SOCKET}`;
 
   if (value.startsWith("unix://")) {
@@ -58,7 +60,9 @@ export function resolveDockerConnection(
   const tls =
     scheme === "https" ||
     (scheme === "tcp" && (tlsVerify || Boolean(env.DOCKER_TLS) || rawPort === "2376"));
-  const port = rawPort ? Number(rawPort) : tls ? 2376 : 2375;
+  // Without a port, 2376 for TLS and 2375 for plain TCP, as the docker CLI assumes.
+  const defaultPort = tls ? 2376 : 2375;
+  const port = rawPort ? Number(rawPort) : defaultPort;
   const host = rawHost.replace(/^\[(.*)\]$/, "$1");
   const connection: DockerConnection = {
     origin,

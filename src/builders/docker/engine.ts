@@ -11,7 +11,7 @@ import { CONTEXT_DOCKERFILE, type DockerBuildContext } from "./context.ts";
 import { messageError, OutputTail, readMessages, type DockerMessage } from "./messages.ts";
 import { checkLabels } from "../labels.ts";
 
-/** Where build output and progress go. */
+/** Destinations of build output and progress. */
 export interface OutputSinks {
   logger: Logger;
   onProgress?: (event: ProgressEvent) => void;

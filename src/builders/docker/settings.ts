@@ -12,6 +12,7 @@ import { InputError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { renderDockerfile } from "../dockerfile.ts";
 import { CONTEXT_DIGEST_LABEL } from "../labels.ts";
+import { contextDigest } from "../../context/digest.ts";
 
 /** Options of `DockerBuilder` and `PodmanBuilder`; names follow the original `BaseBuilder`. */
 export interface DaemonBuilderOptions {
@@ -52,7 +53,7 @@ export const DEFAULT_IMAGE_NAME = "fairing-job";
 /**
  * Returns the Dockerfile text to build from: the file at `dockerfilePath` (relative to the
  * preprocessor's root), or a generated one that installs `requirements.txt` when the context
- * holds it: before copying the rest unless `installReqsBeforeCopy` is false, else after.
+ * contains it: before copying the rest unless `installReqsBeforeCopy` is false, else after.
  */
 export async function dockerfileText(
   options: DaemonBuilderOptions,
@@ -122,4 +123,31 @@ export function imageLabels(
 
 function sortedRecord(record: Record<string, string> | undefined): [string, string][] {
   return Object.entries(record ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** What a class-API build (`DockerBuilder`, `PodmanBuilder`) starts from. */
+export interface ClassBuildInputs {
+  entries: ContextEntry[];
+  contextDigest: string;
+  dockerfile: string;
+  tag: string;
+}
+
+/**
+ * Collects the context of a class-API build and derives its Dockerfile and tag: `tag` when
+ * given, else one derived from the context digest, the Dockerfile and the settings.
+ */
+export async function prepareClassBuild(
+  options: DaemonBuilderOptions,
+  tag?: string,
+): Promise<ClassBuildInputs> {
+  const entries = await options.preprocessor.collect();
+  const digest = await contextDigest(entries);
+  const dockerfile = await dockerfileText(options, entries);
+  return {
+    entries,
+    contextDigest: digest,
+    dockerfile,
+    tag: tag ?? deriveTag(digest, dockerfile, options),
+  };
 }

@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { RegistrySettings } from "../../config/types.ts";
-import { contextDigest } from "../../context/digest.ts";
 import type { ContextEntry } from "../../context/entries.ts";
 import { tarStream } from "../../context/tar.ts";
 import { BuildError, InputError } from "../../errors.ts";
@@ -22,8 +21,7 @@ import {
   type ImageReference,
 } from "../../registry/reference.ts";
 import {
-  deriveTag,
-  dockerfileText,
+  prepareClassBuild,
   fullImageName,
   imageLabels,
   type DaemonBuilderOptions,
@@ -249,10 +247,12 @@ export class PodmanBuilder {
    */
   async build(options: RunOptions & { tag?: string } = {}): Promise<BuildResult> {
     const logger = options.logger ?? this.options.logger ?? silentLogger;
-    const entries = await this.options.preprocessor.collect();
-    const digest = await contextDigest(entries);
-    const dockerfile = await dockerfileText(this.options, entries);
-    const tag = options.tag ?? deriveTag(digest, dockerfile, this.options);
+    const {
+      entries,
+      contextDigest: digest,
+      dockerfile,
+      tag,
+    } = await prepareClassBuild(this.options, options.tag);
 
     this.result = await runPodmanBuild({
       ...options,
