@@ -48,7 +48,7 @@ export interface ArchiveOptions {
  * level and the zlib build of the runtime.
  */
 export async function writeArchive(
-  entries: ContextEntry[],
+  entries: readonly ContextEntry[],
   sink: NodeJS.WritableStream | WritableStream<Uint8Array>,
   options: ArchiveOptions = {},
 ): Promise<ArchiveResult> {
@@ -64,15 +64,22 @@ export async function writeArchive(
   let uncompressedSize = 0;
   let size = 0;
 
-  const tar = hashChunks(tarStream(entries, { mtime: options.mtime }), (chunk) => {
-    uncompressed.update(chunk);
-    uncompressedSize += chunk.length;
-    options.onProgress?.(uncompressedSize);
-  });
-  const gzip = hashChunks(gzipParallel(tar, { level }), (chunk) => {
-    compressed.update(chunk);
-    size += chunk.length;
-  });
+  // The tar's read buffers are reused: its chunks are copied into blocks at once.
+  const tar = tarStream(entries, { mtime: options.mtime, reuseBuffers: true });
+  const gzip = hashChunks(
+    gzipParallel(tar, {
+      level,
+      onBlock: (block) => {
+        uncompressed.update(block);
+        uncompressedSize += block.length;
+        options.onProgress?.(uncompressedSize);
+      },
+    }),
+    (chunk) => {
+      compressed.update(chunk);
+      size += chunk.length;
+    },
+  );
   const source = Readable.from(gzip, { highWaterMark: 1 });
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
 
@@ -99,12 +106,12 @@ export async function writeArchive(
  * writing it anywhere.
  */
 export async function tarDigest(
-  entries: ContextEntry[],
+  entries: readonly ContextEntry[],
   options: { mtime?: number; signal?: AbortSignal } = {},
 ): Promise<{ diffID: string; uncompressedSize: number }> {
   const hash = createHash("sha256");
   let uncompressedSize = 0;
-  for await (const chunk of tarStream(entries, { mtime: options.mtime })) {
+  for await (const chunk of tarStream(entries, { mtime: options.mtime, reuseBuffers: true })) {
     options.signal?.throwIfAborted();
     hash.update(chunk);
     uncompressedSize += chunk.length;

@@ -4,8 +4,7 @@
  * file times, and the default image tag derives from it.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 
 import { InputError } from "../errors.ts";
@@ -14,6 +13,8 @@ import { compareEntryPaths, takeWalkedStats, type ContextEntry } from "./entries
 
 /** How many files are hashed at the same time. */
 const PARALLEL_HASHES = 4;
+/** Bytes read from a file at a time, into a buffer that each hash in flight reuses. */
+const READ_CHUNK = 256 * 1024;
 const CACHE_VERSION = 2;
 /**
  * A record whose file changed less than this long before it was hashed is not trusted: a second
@@ -102,7 +103,7 @@ export async function contextDigests(
     digests.push(`sha256:${listing.digest("hex")}`);
   }
 
-  if (options.cacheFile) {
+  if (options.cacheFile && !sameRecords(cache, updated)) {
     // The digest is correct without the cache, so a read-only project only loses the speed-up.
     await writeCache(options.cacheFile, updated).catch((error: unknown) => {
       const reason = error instanceof Error ? error.message : String(error);
@@ -146,19 +147,7 @@ async function hashFile(
     return cached.sha256;
   }
 
-  const hash = createHash("sha256");
-  let total = 0;
-  for await (const chunk of createReadStream(entry.source, { highWaterMark: 256 * 1024 })) {
-    hash.update(chunk as Uint8Array);
-    total += (chunk as Uint8Array).length;
-  }
-  if (total !== entry.size) {
-    throw new InputError(
-      `file ${entry.source} (context path ${entry.path}) changed while it was hashed: ` +
-        `expected ${entry.size} bytes, read ${total}. Run the build again`,
-    );
-  }
-  const sha256 = hash.digest("hex");
+  const sha256 = await hashContent(entry);
   // ctime cannot be set by tools such as `touch -d` or `cp -p`, so a rewrite that restores the
   // size and mtime still misses the cache.
   updated[key] = {
@@ -170,6 +159,37 @@ async function hashFile(
     sha256,
   };
   return sha256;
+}
+
+/** Read buffers of finished hashes, taken by the next ones: memory stays at a few chunks. */
+const freeBuffers: Uint8Array[] = [];
+
+/** Reads a file once and returns the hex sha256 of its bytes, failing when its size changed. */
+async function hashContent(entry: ContextEntry): Promise<string> {
+  const hash = createHash("sha256");
+  const handle = await open(entry.source!, "r");
+  const buffer = freeBuffers.pop() ?? new Uint8Array(READ_CHUNK);
+  let total = 0;
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > entry.size) break;
+      hash.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    freeBuffers.push(buffer);
+    await handle.close();
+  }
+  if (total !== entry.size) {
+    throw new InputError(
+      `file ${entry.source} (context path ${entry.path}) changed while it was hashed: ` +
+        `expected ${entry.size} bytes, read ${total > entry.size ? `more than ${entry.size}` : total}. ` +
+        `Run the build again`,
+    );
+  }
+  return hash.digest("hex");
 }
 
 /** Runs `work` over `items` with at most `limit` calls in flight, keeping the input order in the results. */
@@ -188,6 +208,16 @@ async function mapBounded<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/** Returns whether `updated` contains exactly the records of `cache`, so the file needs no rewrite. */
+function sameRecords(
+  cache: Record<string, CacheRecord>,
+  updated: Record<string, CacheRecord>,
+): boolean {
+  const keys = Object.keys(updated);
+  if (keys.length !== Object.keys(cache).length) return false;
+  return keys.every((key) => cache[key] === updated[key]);
 }
 
 /** Reads the hash cache, or returns an empty one when the file is missing, unreadable or malformed. */

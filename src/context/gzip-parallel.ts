@@ -35,6 +35,11 @@ export interface ParallelGzipOptions {
    * its libuv thread pool, which has 4 threads unless `UV_THREADPOOL_SIZE` sets another number.
    */
   concurrency?: number;
+  /**
+   * Called with each uncompressed block, in order, before it is compressed, e.g. to hash the
+   * input. The block is valid only during the call.
+   */
+  onBlock?: (block: Uint8Array) => void;
 }
 
 /**
@@ -67,6 +72,7 @@ export async function* gzipParallel(
   };
 
   const dispatch = (block: Uint8Array, last: boolean) => {
+    options.onBlock?.(block);
     crc = crc32(block, crc);
     length = (length + block.length) % 0x100000000;
     const blockLevel = level > 0 && looksRandom(block) ? 0 : level;

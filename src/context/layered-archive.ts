@@ -9,7 +9,7 @@ import { Writable } from "node:stream";
 import { join } from "node:path";
 
 import { silentLogger, type Logger } from "../log.ts";
-import { writeArchive } from "./archive.ts";
+import { writeArchive, type ArchiveOptions, type ArchiveResult } from "./archive.ts";
 import { contextDigests } from "./digest.ts";
 import type { ContextEntry } from "./entries.ts";
 import { LayerCache, layerCacheKey } from "./layer-cache.ts";
@@ -23,9 +23,9 @@ export interface BuiltLayer {
   digest: string;
   size: number;
   diffID: string;
-  /** Local file of the blob when it was built now; undefined when it was reused. */
+  /** Local file of the blob when it was built now and not streamed; undefined otherwise. */
   file?: string;
-  /** True when `streamTo` received every byte of the blob and committed it. */
+  /** True when `streamTo` received every byte of the blob and committed it; no file is kept. */
   streamed?: boolean;
 }
 
@@ -58,8 +58,9 @@ export interface WriteLayersOptions {
   canReuse?: (digest: string) => Promise<boolean>;
   /**
    * Opens a copy that receives each built layer's gzip bytes as they are produced, so an upload
-   * overlaps compression. A copy that fails is dropped with a debug message and the layer file
-   * stays complete, so the caller can still upload from it.
+   * overlaps compression, and no layer file is written. A copy that fails is cancelled and
+   * dropped with a debug message, and the layer is archived again into a file the caller
+   * uploads.
    */
   streamTo?: (name: LayerName) => Promise<LayerCopy | undefined>;
   /** Called with the number of uncompressed bytes archived so far, over all layers. */
@@ -100,31 +101,41 @@ export async function writeLayers(
       continue;
     }
 
-    const file = join(options.dir, `${layer.name}.tar.gz`);
     const before = archived;
-    const copy = await options.streamTo?.(layer.name).catch((error: unknown) => {
-      logger.debug(`layer ${layer.name}: no streaming copy: ${describe(error)}`);
-      return undefined;
-    });
-    const tee = teeSink(file, copy, (error) =>
-      logger.debug(`layer ${layer.name}: streaming copy dropped: ${describe(error)}`),
-    );
-    const result = await writeArchive(layer.entries, tee.sink, {
+    const archiveOptions = {
       level,
       mtime,
-      onProgress: (bytes) => {
+      onProgress: (bytes: number) => {
         archived = before + bytes;
         options.onProgress?.(archived);
       },
       ...(options.signal ? { signal: options.signal } : {}),
+    };
+    const copy = await options.streamTo?.(layer.name).catch((error: unknown) => {
+      logger.debug(`layer ${layer.name}: no streaming copy: ${describe(error)}`);
+      return undefined;
     });
+
+    let result: ArchiveResult | undefined;
+    if (copy) {
+      result = await streamLayer(layer.entries, copy, archiveOptions).catch((error: unknown) => {
+        if (!(error instanceof CopyFailed)) throw error;
+        logger.debug(
+          `layer ${layer.name}: streaming copy dropped: ${describe(error.cause)}; archiving it into a file`,
+        );
+        return undefined;
+      });
+    }
+    // Without a copy, or after a failed one, the layer goes into a file the caller uploads.
+    // The archive is deterministic, so a second pass gives the bytes the copy would have had.
+    const file = result ? undefined : join(options.dir, `${layer.name}.tar.gz`);
+    if (file) result = await writeArchive(layer.entries, createWriteStream(file), archiveOptions);
     logger.debug(
-      `layer ${layer.name} ${result.digest}: ${result.size} bytes, diffID ${result.diffID}`,
+      `layer ${layer.name} ${result!.digest}: ${result!.size} bytes, diffID ${result!.diffID}`,
     );
-    const record = { digest: result.digest, size: result.size, diffID: result.diffID };
+    const record = { digest: result!.digest, size: result!.size, diffID: result!.diffID };
     cache?.set(key, record);
-    const streamed = await tee.finish(result.digest);
-    built.push({ name: layer.name, ...record, file, ...(streamed ? { streamed } : {}) });
+    built.push({ name: layer.name, ...record, ...(file ? { file } : { streamed: true }) });
   }
 
   await cache?.save().catch((error: unknown) => {
@@ -138,75 +149,44 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A failure of the streaming copy, as opposed to one of the archive itself. */
+class CopyFailed extends Error {
+  constructor(cause: unknown) {
+    super(`streaming copy failed: ${describe(cause)}`, { cause });
+  }
+}
+
 /**
- * Returns a sink writing to `file` and, while it works, to `copy`. A failed copy is cancelled
- * and dropped: the file alone decides whether the archive succeeded.
+ * Archives `entries` into `copy` alone and commits it. Rejects with `CopyFailed` when the copy
+ * fails or commits bytes other than the archive wrote. Any failure, of the copy or of the archive
+ * (an unreadable file, an abort), cancels the copy first.
  */
-function teeSink(
-  file: string,
-  copy: LayerCopy | undefined,
-  onCopyError: (error: unknown) => void,
-): { sink: Writable; finish(digest: string): Promise<boolean> } {
-  const out = createWriteStream(file);
-  let copyFailed = copy === undefined;
-  const dropCopy = (error: unknown) => {
-    if (copyFailed) return;
-    copyFailed = true;
-    onCopyError(error);
-    void copy?.cancel().catch(() => {});
-  };
+async function streamLayer(
+  entries: readonly ContextEntry[],
+  copy: LayerCopy,
+  options: ArchiveOptions,
+): Promise<ArchiveResult> {
   const sink = new Writable({
     write(chunk: Uint8Array, _encoding, callback) {
-      let pending = 2;
-      let failed = false;
-      const done = (error?: Error | null) => {
-        if (failed) return;
-        if (error) {
-          failed = true;
-          callback(error);
-          return;
-        }
-        if (--pending === 0) callback();
-      };
-      out.write(chunk, done);
-      if (copyFailed) {
-        done();
-        return;
-      }
-      copy!.write(chunk).then(
-        () => done(),
-        (error: unknown) => {
-          dropCopy(error);
-          done();
-        },
+      copy.write(chunk).then(
+        () => callback(),
+        (error: unknown) => callback(new CopyFailed(error)),
       );
     },
-    final(callback) {
-      out.end(callback);
-    },
-    destroy(error, callback) {
-      // Node destroys a finished stream too (autoDestroy), with no error; only a failure drops
-      // the copy.
-      if (error) {
-        out.destroy(error);
-        dropCopy(error);
-      }
-      callback(error);
-    },
   });
-  return {
-    sink,
-    async finish(digest) {
-      if (copyFailed || !copy) return false;
-      try {
-        const committed = await copy.finish();
-        if (committed.digest === digest) return true;
-        onCopyError(new Error(`the copy received ${committed.digest}, the file is ${digest}`));
-        return false;
-      } catch (error) {
-        onCopyError(error);
-        return false;
-      }
-    },
-  };
+  try {
+    const result = await writeArchive(entries, sink, options);
+    const committed = await copy.finish().catch((error: unknown) => {
+      throw new CopyFailed(error);
+    });
+    if (committed.digest !== result.digest) {
+      throw new CopyFailed(
+        `the copy received ${committed.digest}, the archive is ${result.digest}`,
+      );
+    }
+    return result;
+  } catch (error) {
+    await copy.cancel().catch(() => {});
+    throw error;
+  }
 }

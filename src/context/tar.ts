@@ -19,6 +19,12 @@ const encoder = new TextEncoder();
 export interface TarOptions {
   /** Modification time of every entry, in seconds since the epoch. Default: `archiveMtime()`. */
   mtime?: number;
+  /**
+   * Reads large files into one buffer that is filled again for the next read, so a yielded chunk
+   * is valid only until the next chunk is requested. For consumers that copy or hash each chunk
+   * at once; a consumer that queues chunks (a stream piped to a socket) must leave it off.
+   */
+  reuseBuffers?: boolean;
 }
 
 /**
@@ -52,6 +58,7 @@ export async function* tarStream(
   // Small files are read ahead, a few at a time: a project of thousands of small source files
   // otherwise waits for one open, read and close after another.
   const prefetched = new Map<number, Promise<Uint8Array>>();
+  const readBuffer = options.reuseBuffers ? new Uint8Array(READ_CHUNK) : undefined;
   let next = 0;
   const prefetch = (upTo: number) => {
     for (; next < entries.length && next <= upTo; next++) {
@@ -75,7 +82,7 @@ export async function* tarStream(
           prefetched.delete(index);
           yield await small;
         } else {
-          yield* fileContent(entry);
+          yield* fileContent(entry, readBuffer);
         }
         const padding = (BLOCK - (entry.size % BLOCK)) % BLOCK;
         if (padding > 0) yield new Uint8Array(padding);
@@ -291,8 +298,14 @@ function writeBase256(block: Uint8Array, offset: number, length: number, value: 
   block[offset] = 0x80;
 }
 
-/** Streams a file's bytes and fails when the file is shorter or longer than `entry.size`. */
-async function* fileContent(entry: ContextEntry): AsyncGenerator<Uint8Array> {
+/**
+ * Streams a file's bytes and fails when the file is shorter or longer than `entry.size`. Reads
+ * into `reused` when it is given, else into a new buffer for each chunk.
+ */
+async function* fileContent(
+  entry: ContextEntry,
+  reused: Uint8Array | undefined,
+): AsyncGenerator<Uint8Array> {
   if (!entry.source) {
     throw new InputError(`context entry ${entry.path} is a file without a source path`);
   }
@@ -300,8 +313,10 @@ async function* fileContent(entry: ContextEntry): AsyncGenerator<Uint8Array> {
   try {
     let total = 0;
     for (;;) {
-      const buffer = new Uint8Array(Math.min(READ_CHUNK, Math.max(entry.size - total, 0) + 1));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      // One byte more than the rest of the file reveals a file that grew since the walk.
+      const length = Math.min(READ_CHUNK, Math.max(entry.size - total, 0) + 1);
+      const buffer = reused ?? new Uint8Array(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, null);
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > entry.size) throw sizeChanged(entry, `more than ${entry.size}`);

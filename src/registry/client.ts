@@ -50,7 +50,10 @@ export type BlobSource = () => ReadableStream<Uint8Array> | AsyncIterable<Uint8A
 
 /** An upload whose content, and so its digest, is produced while it is sent. */
 export interface StreamingUpload {
-  /** Adds bytes; resolves once any chunk they complete has been sent. */
+  /**
+   * Adds bytes; they are copied, so the caller may reuse `data`. Resolves once the chunk before
+   * any chunk they complete has been accepted: one chunk is in flight while the next one fills.
+   */
   write(data: Uint8Array): Promise<void>;
   /** Sends the rest and commits the blob; resolves with its digest and size. */
   finish(): Promise<{ digest: string; size: number }>;
@@ -511,16 +514,36 @@ export class RegistryClient {
     if (started.mounted) throw new FairingError("a streaming upload cannot be a mount");
     let location = started.location;
     const hash = createHash("sha256");
-    let buffer = new Uint8Array(chunkSize);
+    let buffer: Uint8Array = new Uint8Array(chunkSize);
     let filled = 0;
     let sent = 0;
+    // One chunk is sent while the next one fills, so the producer does not wait for each round
+    // trip. Chunks must arrive in order, so a chunk goes out once the one before it is accepted,
+    // and the accepted chunk's buffer is filled again.
+    let sending: Promise<void> | undefined;
+    let spare: Uint8Array | undefined;
+    const settle = async () => {
+      const previous = sending;
+      sending = undefined;
+      await previous;
+    };
 
     const flush = async () => {
       if (filled === 0) return;
-      const chunk = buffer.subarray(0, filled);
-      location = await this.patchChunk(repository, location, chunk, sent);
+      await settle();
+      const full = buffer;
+      const offset = sent;
       sent += filled;
-      buffer = new Uint8Array(chunkSize);
+      sending = this.patchChunk(repository, location, full.subarray(0, filled), offset).then(
+        (next) => {
+          location = next;
+          spare = full;
+        },
+      );
+      // A failure surfaces at the next flush, finish or cancel; until then it is not unhandled.
+      sending.catch(() => {});
+      buffer = spare ?? new Uint8Array(chunkSize);
+      spare = undefined;
       filled = 0;
     };
 
@@ -538,11 +561,15 @@ export class RegistryClient {
       },
       finish: async () => {
         await flush();
+        await settle();
         const digest = `sha256:${hash.digest("hex")}`;
         await this.completeUpload(repository, location, digest, new Uint8Array(0));
         return { digest, size: sent };
       },
-      cancel: () => this.cancelUpload(repository, location),
+      cancel: async () => {
+        await settle().catch(() => {});
+        await this.cancelUpload(repository, location);
+      },
     };
   }
 

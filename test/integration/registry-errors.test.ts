@@ -319,4 +319,34 @@ describe("registry errors", () => {
     const ranges = server.requests.filter((request) => request.method === "PATCH").length;
     assert.equal(ranges, 3);
   });
+
+  test("streaming chunk failure surfaces", async () => {
+    const location = "/v2/team/app/blobs/uploads/s2";
+    server.handle((request, response) => {
+      if (request.url === "/v2/") return response.writeHead(200).end("{}");
+      if (request.method === "POST") return response.writeHead(202, { Location: location }).end();
+      if (request.method === "PATCH") {
+        if (request.headers["content-range"] === "0-3") {
+          return response.writeHead(202, { Location: location, Range: "0-3" }).end();
+        }
+        return registryError(response, 400, "BLOB_UPLOAD_INVALID", "chunk out of order");
+      }
+      if (request.method === "DELETE") return response.writeHead(204).end();
+      response.writeHead(405).end();
+    });
+    const upload = await client().startStreamingUpload("team/app", { chunkSize: 4 });
+    // The second chunk goes out while the third fills; its failure surfaces by the fourth.
+    const written = (async () => {
+      for (const piece of ["abcd", "efgh", "ijkl", "mnop"]) {
+        await upload.write(new TextEncoder().encode(piece));
+      }
+      await upload.finish();
+    })();
+    await assert.rejects(written, /BLOB_UPLOAD_INVALID/);
+    await upload.cancel();
+    const methods = server.requests.map((request) => request.method);
+    assert.equal(methods.filter((method) => method === "PATCH").length, 2);
+    assert.equal(methods.at(-1), "DELETE");
+    assert.ok(!methods.includes("PUT"), "nothing was committed");
+  });
 });

@@ -116,15 +116,21 @@ describe("writeArchive", () => {
   });
 
   test("progress reports bytes", async () => {
+    // Progress comes once per 512 KiB block of the tar, so the context spans several blocks.
+    const root = join(base, "progress");
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, "values.csv"), "1,2,3\n".repeat(300_000));
+    const large = await new BasePreProcessor({ root, inputFiles: ["values.csv"] }).collect();
     const reported: number[] = [];
     const result = await writeArchive(
-      entries,
+      large,
       new Writable({ write: (_c, _e, callback) => callback() }),
       {
         onProgress: (bytes) => reported.push(bytes),
       },
     );
-    assert.ok(reported.length > 1);
+    assert.ok(reported.length >= 4, `${reported.length} reports`);
+    assert.ok(reported.every((bytes, index) => index === 0 || bytes > reported[index - 1]!));
     assert.equal(reported.at(-1), result.uncompressedSize);
   });
 

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -105,6 +105,23 @@ describe("contextDigest", () => {
     const rewritten = await contextDigest(entries, { cacheFile });
     assert.notEqual(rewritten, digest);
     assert.equal(rewritten, await contextDigest(entries));
+  });
+
+  test("unchanged cache not rewritten", async () => {
+    const { entries } = await project(files);
+    const cacheFile = join(base, `same-${counter++}.json`);
+    const digest = await contextDigest(entries, { cacheFile });
+    // Records made right after a change are not trusted; date them ten seconds later.
+    const document = JSON.parse(await readFile(cacheFile, "utf8"));
+    for (const record of Object.values(document.files) as { hashedAt: number }[]) {
+      record.hashedAt += 10_000;
+    }
+    await writeFile(cacheFile, JSON.stringify(document));
+    const before = await stat(cacheFile);
+    assert.equal(await contextDigest(entries, { cacheFile }), digest);
+    const after = await stat(cacheFile);
+    assert.equal(after.ino, before.ino);
+    assert.equal(after.mtimeMs, before.mtimeMs);
   });
 
   test("cache miss on mtime change", async () => {

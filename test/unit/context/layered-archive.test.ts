@@ -73,7 +73,7 @@ describe("writeLayers", () => {
 
   test("streaming copy gets every byte", async () => {
     const received = new Map<string, Uint8Array[]>();
-    const built = await writeLayers(entries, {
+    const streamed = await writeLayers(entries, {
       ...options(),
       layerCacheFile: undefined,
       streamTo: async (name) => {
@@ -86,14 +86,17 @@ describe("writeLayers", () => {
         };
       },
     });
-    for (const layer of built) {
+    const filed = await writeLayers(entries, { ...options(), layerCacheFile: undefined });
+    for (const [index, layer] of streamed.entries()) {
       assert.equal(layer.streamed, true, `${layer.name} was streamed`);
-      const file = await readFile(layer.file!);
+      assert.equal(layer.file, undefined, `${layer.name} has no file`);
+      assert.equal(layer.digest, filed[index]!.digest);
+      const file = await readFile(filed[index]!.file!);
       assert.deepEqual(Buffer.concat(received.get(layer.name)!), file);
     }
   });
 
-  test("failed copy keeps the file", async () => {
+  test("failed copy falls back to a file", async () => {
     let cancelled = 0;
     const built = await writeLayers(entries, {
       ...options(),
@@ -112,6 +115,51 @@ describe("writeLayers", () => {
       const file = await readFile(layer.file!);
       assert.equal(`sha256:${sha256(file)}`, layer.digest);
     }
+  });
+
+  test("wrong committed digest falls back", async () => {
+    let cancelled = 0;
+    const built = await writeLayers(entries, {
+      ...options(),
+      layerCacheFile: undefined,
+      streamTo: async () => ({
+        write: async () => {},
+        finish: async () => ({ digest: `sha256:${"0".repeat(64)}` }),
+        cancel: async () => void cancelled++,
+      }),
+    });
+    assert.equal(cancelled, built.length);
+    for (const layer of built) {
+      assert.equal(layer.streamed, undefined, `${layer.name} was not streamed`);
+      assert.equal(`sha256:${sha256(await readFile(layer.file!))}`, layer.digest);
+    }
+  });
+
+  test("unreadable file cancels the copy", async () => {
+    const missing: ContextEntry = {
+      path: "app/gone.py",
+      type: "file",
+      source: join(project, "gone.py"),
+      mode: 0o644,
+      size: 10,
+    };
+    let cancelled = 0;
+    await assert.rejects(
+      writeLayers([...entries, missing], {
+        ...options(),
+        layerCacheFile: undefined,
+        streamTo: async () => {
+          const parts: Uint8Array[] = [];
+          return {
+            write: async (data) => void parts.push(Uint8Array.from(data)),
+            finish: async () => ({ digest: `sha256:${sha256(Buffer.concat(parts))}` }),
+            cancel: async () => void cancelled++,
+          };
+        },
+      }),
+      (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT",
+    );
+    assert.equal(cancelled, 1);
   });
 
   test("diffIDs match the split", async () => {
