@@ -48,7 +48,17 @@ export interface BenchResult {
   baselines: Record<"gzip" | "pigz", { time: Summary; size: number; rss: Summary }>;
   runtimes: Record<string, RuntimeResult>;
   /** Peak RSS of archiving the corpus and of archiving it ten times over, when measured. */
-  scaling?: { corpusRssMiB: number; largeRssMiB: number; largeBytes: number };
+  scaling?: {
+    corpusRssMiB: number;
+    /** The corpus with nine more copies of its data and model files: bytes grow, files barely. */
+    largeRssMiB: number;
+    largeBytes: number;
+    largeEntries?: number;
+    /** Ten copies of the whole corpus: bytes and files grow tenfold. */
+    manyFilesRssMiB?: number;
+    manyFilesBytes?: number;
+    manyFilesEntries?: number;
+  };
 }
 
 function seconds(summary: Summary): string {
@@ -124,8 +134,18 @@ export function renderTables(result: BenchResult, section = "bench"): string {
     lines.push(
       "",
       `Peak RSS of the archive: ${result.scaling.corpusRssMiB.toFixed(0)} MiB for the corpus, ` +
-        `${result.scaling.largeRssMiB.toFixed(0)} MiB for a ${(result.scaling.largeBytes / 1073741824).toFixed(2)} GiB context.`,
+        `${result.scaling.largeRssMiB.toFixed(0)} MiB for a ${(result.scaling.largeBytes / 1073741824).toFixed(2)} GiB context ` +
+        `of ${result.scaling.largeEntries ?? "?"} entries (nine more copies of the data and model files).`,
     );
+    const scaling = result.scaling;
+    if (scaling.manyFilesRssMiB !== undefined) {
+      lines.push(
+        "",
+        `Ten copies of the whole corpus (${(scaling.manyFilesBytes! / 1073741824).toFixed(2)} GiB, ` +
+          `${scaling.manyFilesEntries} entries): ${scaling.manyFilesRssMiB.toFixed(0)} MiB. ` +
+          `Memory grows with the number of files, not with their bytes.`,
+      );
+    }
   }
   lines.push(`<!-- ${section}:end -->`);
   return lines.join("\n");

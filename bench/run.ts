@@ -98,6 +98,14 @@ interface ApplyJson {
   blobs?: { uploaded: number; mounted: number; skipped: number; uploadedBytes: number };
 }
 
+/** The JSON line `archive-once.ts` prints. */
+interface ArchiveReport {
+  milliseconds: number;
+  size: number;
+  uncompressedSize: number;
+  entries: number;
+}
+
 function parseApply(sample: Sample): ApplyJson {
   const line = sample.stdout.trim().split("\n").pop() ?? "{}";
   return JSON.parse(line) as ApplyJson;
@@ -262,22 +270,39 @@ async function main(): Promise<void> {
       );
     }
 
-    // Memory must not grow with the context: archive ten hard-linked copies of the corpus.
+    // Memory must not grow with the context's bytes: archive the corpus with nine more
+    // hard-linked copies of its data and model files (about 2 GiB, few more files). Ten copies
+    // of the whole corpus show how memory grows with the number of files.
     let scaling: BenchResult["scaling"];
     if (!small && runtimes.includes("node")) {
       const large = join(work, "large");
-      await mkdir(large);
-      for (let copy = 0; copy < 10; copy++) {
-        execFileSync("cp", ["-al", project, join(large, `copy-${copy}`)]);
+      execFileSync("cp", ["-al", project, large]);
+      for (let copy = 1; copy < 10; copy++) {
+        for (const folder of ["data", "models"]) {
+          execFileSync("cp", ["-al", join(project, folder), join(large, `${folder}-${copy}`)]);
+        }
       }
-      const sample = await run([...archiveCommand("node"), large, tarGz]);
-      const reported = JSON.parse(sample.stdout) as { uncompressedSize: number };
+      const largeSample = await run([...archiveCommand("node"), large, tarGz]);
+      const largeReport = JSON.parse(largeSample.stdout) as ArchiveReport;
+      log(`2 GiB context: peak RSS ${largeSample.peakRssMiB.toFixed(0)} MiB`);
+
+      const many = join(work, "many");
+      await mkdir(many);
+      for (let copy = 0; copy < 10; copy++) {
+        execFileSync("cp", ["-al", project, join(many, `copy-${copy}`)]);
+      }
+      const manySample = await run([...archiveCommand("node"), many, tarGz]);
+      const manyReport = JSON.parse(manySample.stdout) as ArchiveReport;
+      log(`ten copies of the corpus: peak RSS ${manySample.peakRssMiB.toFixed(0)} MiB`);
       scaling = {
         corpusRssMiB: summarise(archive["fairing-node"]!.map((s) => s.peakRssMiB)).max,
-        largeRssMiB: sample.peakRssMiB,
-        largeBytes: reported.uncompressedSize,
+        largeRssMiB: largeSample.peakRssMiB,
+        largeBytes: largeReport.uncompressedSize,
+        largeEntries: largeReport.entries,
+        manyFilesRssMiB: manySample.peakRssMiB,
+        manyFilesBytes: manyReport.uncompressedSize,
+        manyFilesEntries: manyReport.entries,
       };
-      log(`2 GiB context: peak RSS ${sample.peakRssMiB.toFixed(0)} MiB`);
     }
 
     const result: BenchResult = {

@@ -3,8 +3,6 @@
  * The preprocessor produces them sorted, and the tar writer, the archive and the context digest
  * consume them in the given order.
  */
-import type { Stats } from "node:fs";
-
 /** One file, directory or symlink of the build context. */
 export interface ContextEntry {
   /** Path inside the archive: relative, no leading `/`, no trailing `/`, e.g. `app/train.py`. */
@@ -44,11 +42,27 @@ export function sortEntries(entries: ContextEntry[]): ContextEntry[] {
   return entries.sort((a, b) => compareEntryPaths(a.path, b.path));
 }
 
-const walkedStats = new WeakMap<ContextEntry, Stats>();
+/** The lstat fields the content-digest cache compares. */
+export interface WalkedStats {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number | bigint;
+}
 
-/** Records the lstat result the walk saw for `entry`, for `takeWalkedStats`. */
-export function rememberWalkedStats(entry: ContextEntry, stats: Stats): void {
-  walkedStats.set(entry, stats);
+const walkedStats = new WeakMap<ContextEntry, WalkedStats>();
+
+/**
+ * Records the lstat result the walk saw for `entry`, for `takeWalkedStats`. Only the fields the
+ * cache compares are kept, so a context of many files does not hold a whole `Stats` for each.
+ */
+export function rememberWalkedStats(entry: ContextEntry, stats: WalkedStats): void {
+  walkedStats.set(entry, {
+    size: stats.size,
+    mtimeMs: stats.mtimeMs,
+    ctimeMs: stats.ctimeMs,
+    ino: stats.ino,
+  });
 }
 
 /**
@@ -56,7 +70,7 @@ export function rememberWalkedStats(entry: ContextEntry, stats: Stats): void {
  * a walk does not stat every file a second time. Later calls return undefined and callers stat
  * the file again.
  */
-export function takeWalkedStats(entry: ContextEntry): Stats | undefined {
+export function takeWalkedStats(entry: ContextEntry): WalkedStats | undefined {
   const stats = walkedStats.get(entry);
   walkedStats.delete(entry);
   return stats;
