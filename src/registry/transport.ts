@@ -12,6 +12,7 @@ import {
   type AuthChallenge,
 } from "./auth.ts";
 import { resolveCredential, unauthorizedHint, type Credential } from "./credentials.ts";
+import { nodeFetch } from "./node-fetch.ts";
 import { DOCKER_HUB, isLoopbackRegistry } from "./reference.ts";
 
 /** Options shared by the transport and the client. */
@@ -97,7 +98,9 @@ export class RegistryTransport {
     this.insecure = options.insecure ?? false;
     this.credentialOption = options.credential;
     this.logger = options.logger ?? silentLogger;
-    this.fetcher = options.fetch ?? globalThis.fetch.bind(globalThis);
+    // On Node, node:http: the first global fetch loads undici and compiles its WebAssembly
+    // HTTP parser, which costs about 40 MiB of peak memory and 70 ms per process.
+    this.fetcher = options.fetch ?? nodeFetch() ?? globalThis.fetch.bind(globalThis);
     this.retries = options.retries ?? 3;
     this.retryDelayMs = options.retryDelayMs ?? 250;
   }
@@ -113,9 +116,10 @@ export class RegistryTransport {
   }
 
   /**
-   * Returns the API base URL, found by probing `GET /v2/`: https first, and for loopback or
-   * insecure registries plain http when https fails at the connection or TLS level, as Docker
-   * does. The probe also learns the registry's auth challenge.
+   * Returns the API base URL, found by probing `GET /v2/`. A registry on loopback is tried over
+   * plain http first, which never leaves the machine, then over https. Any other registry gets
+   * https, and when it is `insecure`, plain http after https fails at the connection or TLS
+   * level, as Docker does. The probe also learns the registry's auth challenge.
    */
   base(): Promise<string> {
     // A failed probe is not cached, so a registry that starts later is found by the next request.
@@ -133,8 +137,19 @@ export class RegistryTransport {
       return base;
     }
     const https = `https://${this.registry}`;
-    const allowHttp = this.insecure || isLoopbackRegistry(this.registry);
-    if (!allowHttp) {
+    const http = `http://${this.registry}`;
+    if (isLoopbackRegistry(this.registry)) {
+      // Distribution returns 400 to plain http on a TLS port, so 400 means "use https". An http
+      // probe that fails to connect is not retried over https: nothing listens on the port.
+      if ((await this.ping(http)) !== 400) return http;
+      try {
+        await this.ping(https);
+        return https;
+      } catch (error) {
+        throw untrustedTls(https, (error as RegistryError).cause ?? error);
+      }
+    }
+    if (!this.insecure) {
       await this.ping(https);
       return https;
     }
@@ -152,18 +167,9 @@ export class RegistryTransport {
         `https to ${this.registry} failed, trying http: ${redact(String(tlsFailure))}`,
       );
     }
-    const http = `http://${this.registry}`;
-    const status = await this.ping(http);
-    if (status === 400) {
-      // Distribution returns 400 to plain HTTP on a TLS port. So the https failure was the real
-      // problem, most likely a certificate this runtime does not trust.
-      throw new RegistryError(
-        `TLS connection to ${https} failed: ${describeCause(tlsFailure)}; the registry serves ` +
-          `https, so add its CA certificate to the trust store (NODE_EXTRA_CA_CERTS for Node and ` +
-          `Bun, DENO_CERT for Deno)`,
-        { method: "GET", path: "/v2/", status: 0, cause: tlsFailure },
-      );
-    }
+    // Distribution returns 400 to plain HTTP on a TLS port. So the https failure was the real
+    // problem, most likely a certificate this runtime does not trust.
+    if ((await this.ping(http)) === 400) throw untrustedTls(https, tlsFailure);
     return http;
   }
 
@@ -317,6 +323,16 @@ export class RegistryTransport {
     if (status >= 500) return "the registry failed; retry";
     return "check the request and the registry's logs";
   }
+}
+
+/** Builds the error for a registry that serves https this runtime cannot connect to. */
+function untrustedTls(https: string, cause: unknown): RegistryError {
+  return new RegistryError(
+    `TLS connection to ${https} failed: ${describeCause(cause)}; the registry serves https, so ` +
+      `add its CA certificate to the trust store (NODE_EXTRA_CA_CERTS for Node and Bun, ` +
+      `DENO_CERT for Deno)`,
+    { method: "GET", path: "/v2/", status: 0, cause },
+  );
 }
 
 function formatSuffix(reference: string | undefined): string {
