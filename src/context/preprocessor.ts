@@ -67,7 +67,8 @@ interface Origin {
 /** A file, symlink or directory found by `scanTree`, not yet added to the context. */
 interface ScannedItem {
   local: string;
-  stats: Stats;
+  /** lstat of files and symlinks; a directory found by a walk has none. */
+  stats?: Stats;
   target: string;
   /** Set for symlinks. */
   linkTarget?: string;
@@ -88,6 +89,13 @@ interface DirectoryTask {
 interface ScanNode {
   item?: ScannedItem;
   children: ScanNode[];
+}
+
+/** Orders names by UTF-16 code units, as `Array.prototype.sort` does by default. */
+function compareNames(a: string, b: string): number {
+  if (a < b) return -1;
+  if (a > b) return 1;
+  return 0;
 }
 
 /** Appends the items of `node` and its children to `items`, depth first. */
@@ -371,7 +379,7 @@ export class BasePreProcessor {
           linkTarget: item.linkTarget,
         };
         addEntry(collection, entry, origin);
-      } else if (item.stats.isFile()) {
+      } else if (item.stats?.isFile()) {
         const mode = (item.stats.mode & 0o111) !== 0 ? 0o755 : 0o644;
         const entry: ContextEntry = {
           path: item.target,
@@ -458,11 +466,15 @@ export class BasePreProcessor {
     origin: Origin,
     queue: DirectoryTask[],
   ): Promise<void> {
-    const names = (await readdir(task.local)).sort();
+    const dirents = await readdir(task.local, { withFileTypes: true });
+    dirents.sort((a, b) => compareNames(a.name, b.name));
+    // Subdirectories are not stat'ed: their mode in the context is fixed. readdir reports each
+    // entry's type, and Node stats the entries itself where the file system does not.
     const children = await Promise.all(
-      names.map(async (name) => {
-        const childLocal = resolve(task.local, name);
-        return { name, childLocal, childStats: await lstat(childLocal) };
+      dirents.map(async (dirent) => {
+        const childLocal = resolve(task.local, dirent.name);
+        const childStats = dirent.isDirectory() ? undefined : await lstat(childLocal);
+        return { name: dirent.name, childLocal, childStats };
       }),
     );
     for (const { name, childLocal, childStats } of children) {
@@ -471,16 +483,16 @@ export class BasePreProcessor {
       const childIgnored = childRelative !== undefined && collection.rules.ignores(childRelative);
       // Docker skips an ignored directory whole unless an exception rule may re-include
       // something below it.
-      if (childIgnored && (!childStats.isDirectory() || !collection.hasExceptions)) continue;
+      if (childIgnored && (childStats !== undefined || !collection.hasExceptions)) continue;
       const childTarget = task.target === "" ? name : `${task.target}/${name}`;
-      if (!childStats.isDirectory()) {
+      if (childStats !== undefined) {
         const item = await this.scanNonDirectory(childLocal, childStats, childTarget, origin);
         task.node.children.push({ item, children: [] });
         continue;
       }
       const node: ScanNode = childIgnored
         ? { children: [] }
-        : { item: { local: childLocal, stats: childStats, target: childTarget }, children: [] };
+        : { item: { local: childLocal, target: childTarget }, children: [] };
       task.node.children.push(node);
       queue.push({ local: childLocal, target: childTarget, rootRelative: childRelative, node });
     }

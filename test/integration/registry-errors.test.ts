@@ -349,4 +349,20 @@ describe("registry errors", () => {
     assert.equal(methods.at(-1), "DELETE");
     assert.ok(!methods.includes("PUT"), "nothing was committed");
   });
+
+  test("loopback probe skips https", async () => {
+    const messages: string[] = [];
+    const record = (message: string) => void messages.push(message);
+    const logger = { debug: record, info: record, warn: record, error: record, progress() {} };
+    server.handle((request, response) => {
+      if (request.url === "/v2/") return response.writeHead(200).end("{}");
+      response.writeHead(404).end();
+    });
+    assert.equal(await client({ logger }).hasBlob("team/app", digestOf("x")), false);
+    assert.deepEqual(
+      server.requests.map((request) => `${request.method} ${request.url}`),
+      ["GET /v2/", `HEAD /v2/team/app/blobs/${digestOf("x")}`],
+    );
+    assert.ok(!messages.some((message) => message.includes("https")), messages.join("\n"));
+  });
 });

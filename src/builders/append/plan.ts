@@ -231,10 +231,20 @@ function planSteps(inputs: PlanInputs, base: BaseImage): PlanStep[] {
   return steps;
 }
 
+type Verdict = Awaited<ReturnType<typeof checkUpToDate>>;
+
+/**
+ * The base and verdict of each plan made in this process, by its inputs. `inputsForApply` hands
+ * `apply()` the same inputs object only for a plan made moments ago, and then the registry is
+ * not asked the same questions twice.
+ */
+const plannedChecks = new WeakMap<PlanInputs, { base: BaseImage; verdict: Verdict }>();
+
 async function planAppend(inputs: PlanInputs, options: RunOptions): Promise<KindPlan> {
   const logger = options.logger ?? silentLogger;
   const base = await resolveConfiguredBase(inputs.config, logger);
   const verdict = await checkUpToDate(inputs, base, logger);
+  plannedChecks.set(inputs, { base, verdict });
   return {
     steps: planSteps(inputs, base),
     upToDate: verdict.upToDate,
@@ -271,15 +281,17 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
     inputsForApply(plan, options),
   );
   const { config, target } = inputs;
-  const base = await timed(steps, "resolve-base", options, () =>
-    resolveConfiguredBase(config, logger, plan.base.digest),
+  const planned = plannedChecks.get(inputs);
+  plannedChecks.delete(inputs);
+  const base = await timed(steps, "resolve-base", options, async () =>
+    planned ? planned.base : await resolveConfiguredBase(config, logger, plan.base.digest),
   );
   const destination =
     config.output.kind === "registry"
       ? formatReference(target)
       : outputPath(config, config.output.path);
 
-  const verdict = await checkUpToDate(inputs, base, logger);
+  const verdict = planned ? planned.verdict : await checkUpToDate(inputs, base, logger);
   if (verdict.upToDate && verdict.digest) {
     logger.info(`${describeTarget(config, target)} is up to date; nothing uploaded`);
     return {
