@@ -6,8 +6,9 @@
  * so several blocks are compressed at once on different cores.
  *
  * A block whose bytes look random (order-0 entropy above `STORE_ENTROPY_BITS` bits per byte,
- * measured on a fixed sample of the block) is written as stored deflate blocks instead: model
- * weights, archives and images do not shrink under deflate, and storing them costs a copy.
+ * measured on a fixed sample of the block) is written as stored deflate blocks instead, without
+ * zlib: model weights, archives and images do not shrink under deflate, and storing them costs a
+ * copy.
  *
  * The output depends only on the input bytes, the level, the block size and the runtime's zlib
  * build: never on chunk boundaries, timing or the number of blocks in flight.
@@ -75,8 +76,11 @@ export async function* gzipParallel(
     options.onBlock?.(block);
     crc = crc32(block, crc);
     length = (length + block.length) % 0x100000000;
-    const blockLevel = level > 0 && looksRandom(block) ? 0 : level;
-    const deflated = deflateBlock(block, blockLevel, previousTail, last);
+    const entropy = sampledEntropy(block);
+    const deflated =
+      level === 0 || entropy > STORE_ENTROPY_BITS
+        ? Promise.resolve(storedBlocks(block, last))
+        : deflateBlock(block, level, previousTail, last);
     // The failure surfaces when the block's turn comes; until then it must not count as
     // unhandled, and it must not either when the consumer stops reading early.
     deflated.catch(() => {});
@@ -109,6 +113,33 @@ function gzipHeader(level: number): Uint8Array {
   return Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extraFlags, 3);
 }
 
+/** Largest stored deflate block: its length field has 16 bits. */
+const MAX_STORED = 65535;
+
+/**
+ * Returns `block` as stored deflate blocks: each piece of up to 64 KiB gets a byte-aligned
+ * header (final bit, type 00) and its length and the length's complement. The previous block
+ * ended on a byte boundary, so the pieces continue the stream. Only the last piece of the last
+ * block is final; an empty last block becomes one empty final stored block.
+ */
+export function storedBlocks(block: Uint8Array, last: boolean): Uint8Array {
+  const pieces = Math.max(1, Math.ceil(block.length / MAX_STORED));
+  const out = new Uint8Array(block.length + pieces * 5);
+  let offset = 0;
+  for (let piece = 0; piece < pieces; piece++) {
+    const start = piece * MAX_STORED;
+    const size = Math.min(MAX_STORED, block.length - start);
+    out[offset] = last && piece === pieces - 1 ? 1 : 0;
+    out[offset + 1] = size & 0xff;
+    out[offset + 2] = size >>> 8;
+    out[offset + 3] = ~size & 0xff;
+    out[offset + 4] = (~size >>> 8) & 0xff;
+    out.set(block.subarray(start, start + size), offset + 5);
+    offset += 5 + size;
+  }
+  return out;
+}
+
 /** Deflates one block; all blocks but the last end with a sync flush, the last one finishes. */
 function deflateBlock(
   block: Uint8Array,
@@ -121,10 +152,10 @@ function deflateBlock(
     finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
     // One output buffer that fits the whole deflated block (zlib's deflateBound plus margin):
     // with the default 16 KiB, Node returns to the main thread after every 16 KiB of output.
+    // Buffers sized to the block's expected compressed size made the corpus archive slower.
     chunkSize: block.length + (block.length >> 10) + 1024,
   };
-  // A stored block makes no back-references, so it needs no dictionary.
-  const primed = dictionary && dictionary.length > 0 && level > 0 ? dictionary : undefined;
+  const primed = dictionary && dictionary.length > 0 ? dictionary : undefined;
   if (primed && !dictionarySupported()) return deflatePrimed(block, options, primed);
   if (primed) options.dictionary = primed;
   return new Promise((resolve, reject) => {
@@ -230,7 +261,15 @@ function joinTail(tail: Uint8Array | undefined, block: Uint8Array): Uint8Array {
  * of every 16th 1 KiB-aligned run of bytes, up to `SAMPLE_BYTES`, above `STORE_ENTROPY_BITS`.
  */
 export function looksRandom(block: Uint8Array): boolean {
-  if (block.length < SAMPLE_BYTES) return false;
+  return sampledEntropy(block) > STORE_ENTROPY_BITS;
+}
+
+/**
+ * Returns the order-0 entropy in bits per byte of a fixed sample of `block` (see `looksRandom`),
+ * or -1 for a block shorter than the sample.
+ */
+function sampledEntropy(block: Uint8Array): number {
+  if (block.length < SAMPLE_BYTES) return -1;
   const counts = new Uint32Array(256);
   const stride = Math.floor(block.length / (SAMPLE_BYTES / 1024)) & ~1023;
   let sampled = 0;
@@ -244,7 +283,7 @@ export function looksRandom(block: Uint8Array): boolean {
     const p = count / sampled;
     entropy -= p * Math.log2(p);
   }
-  return entropy > STORE_ENTROPY_BITS;
+  return entropy;
 }
 
 const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;

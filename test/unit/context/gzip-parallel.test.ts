@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createCipheriv } from "node:crypto";
+import { rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { constants, crc32 as nodeCrc32, gunzipSync, gzipSync } from "node:zlib";
 
@@ -68,6 +72,21 @@ describe("gzipParallel", () => {
     const output = await gzip(input, 65_536, { level: 0 });
     assert.ok(output.length >= input.length);
     assert.deepEqual(new Uint8Array(gunzipSync(output)), input);
+  });
+
+  test("random tail stored final", async () => {
+    const bytes = new Uint8Array(Buffer.concat([text(600_000), random(1_200_000)]));
+    const output = await gzip(bytes, 100_000);
+    assert.ok(output.length < bytes.length, `${output.length} of ${bytes.length}`);
+    assert.deepEqual(new Uint8Array(gunzipSync(output)), bytes);
+    // gzip(1) is a second, independent decoder. Through a file: a large stdin and stdout over
+    // pipes at once can deadlock spawnSync.
+    const file = join(tmpdir(), `fairing-gzip-${process.pid}.gz`);
+    writeFileSync(file, output);
+    const decoded = spawnSync("gzip", ["-dc", file], { maxBuffer: 4 * bytes.length });
+    rmSync(file);
+    assert.equal(decoded.status, 0, String(decoded.stderr));
+    assert.deepEqual(new Uint8Array(decoded.stdout), bytes);
   });
 
   test("header has no name or time", async () => {
