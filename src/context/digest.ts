@@ -12,7 +12,7 @@ import { silentLogger, type Logger } from "../log.ts";
 import { compareEntryPaths, takeWalkedStats, type ContextEntry } from "./entries.ts";
 
 /** How many files are hashed at the same time. */
-const PARALLEL_HASHES = 4;
+const PARALLEL_HASHES = 8;
 /** Bytes read from a file at a time, into a buffer that each hash in flight reuses. */
 const READ_CHUNK = 256 * 1024;
 const CACHE_VERSION = 2;
