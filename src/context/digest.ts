@@ -4,7 +4,8 @@
  * file times, and the default image tag derives from it.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { closeSync, openSync, readSync } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 
 import { InputError } from "../errors.ts";
@@ -164,24 +165,32 @@ async function hashFile(
 /** Read buffers of finished hashes, taken by the next ones: memory stays at a few chunks. */
 const freeBuffers: Uint8Array[] = [];
 
-/** Reads a file once and returns the hex sha256 of its bytes, failing when its size changed. */
+/**
+ * Reads a file once and returns the hex sha256 of its bytes, failing when its size changed. The
+ * reads are synchronous: asynchronous ones cost a thread-pool round trip per 256 KiB, and a cold
+ * digest of the bench corpus took 235 ms with them, 170 ms without.
+ */
 async function hashContent(entry: ContextEntry): Promise<string> {
   const hash = createHash("sha256");
-  const handle = await open(entry.source!, "r");
+  const fd = openSync(entry.source!, "r");
   const buffer = freeBuffers.pop() ?? new Uint8Array(READ_CHUNK);
   let total = 0;
   try {
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+    for (let chunks = 1; ; chunks++) {
+      const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > entry.size) break;
       hash.update(buffer.subarray(0, bytesRead));
+      if (chunks % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
     freeBuffers.push(buffer);
-    await handle.close();
+    closeSync(fd);
   }
+  // The reads are synchronous, so the event loop gets a turn after each file and every 16 MiB
+  // (Ctrl-C, timers).
+  await new Promise((resolve) => setImmediate(resolve));
   if (total !== entry.size) {
     throw new InputError(
       `file ${entry.source} (context path ${entry.path}) changed while it was hashed: ` +

@@ -32,8 +32,8 @@ export interface BuiltLayer {
 /** A second destination for a layer's gzip bytes while they are written, e.g. a registry upload. */
 export interface LayerCopy {
   write(data: Uint8Array): Promise<void>;
-  /** Commits the copy; resolves with the digest of what it received. */
-  finish(): Promise<{ digest: string }>;
+  /** Commits the copy as the blob `digest`; rejects when what it received has another digest. */
+  finish(digest: string): Promise<unknown>;
   cancel(): Promise<void>;
 }
 
@@ -157,9 +157,9 @@ class CopyFailed extends Error {
 }
 
 /**
- * Archives `entries` into `copy` alone and commits it. Rejects with `CopyFailed` when the copy
- * fails or commits bytes other than the archive wrote. Any failure, of the copy or of the archive
- * (an unreadable file, an abort), cancels the copy first.
+ * Archives `entries` into `copy` alone and commits it under the archive's digest. Rejects with
+ * `CopyFailed` when the copy fails or rejects the digest. Any failure, of the copy or of the
+ * archive (an unreadable file, an abort), cancels the copy first.
  */
 async function streamLayer(
   entries: readonly ContextEntry[],
@@ -176,14 +176,9 @@ async function streamLayer(
   });
   try {
     const result = await writeArchive(entries, sink, options);
-    const committed = await copy.finish().catch((error: unknown) => {
+    await copy.finish(result.digest).catch((error: unknown) => {
       throw new CopyFailed(error);
     });
-    if (committed.digest !== result.digest) {
-      throw new CopyFailed(
-        `the copy received ${committed.digest}, the archive is ${result.digest}`,
-      );
-    }
     return result;
   } catch (error) {
     await copy.cancel().catch(() => {});

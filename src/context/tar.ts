@@ -4,7 +4,7 @@
  * a size of 8 GiB or more. Owner, group, user names and times are fixed, so the same entries
  * give the same bytes on every machine and runtime.
  */
-import { open } from "node:fs/promises";
+import { closeSync, openSync, readSync } from "node:fs";
 
 import { InputError } from "../errors.ts";
 import type { ContextEntry } from "./entries.ts";
@@ -55,73 +55,17 @@ export async function* tarStream(
   const mtime = options.mtime ?? archiveMtime();
   checkMtime(mtime);
 
-  // Small files are read ahead, a few at a time: a project of thousands of small source files
-  // otherwise waits for one open, read and close after another.
-  const prefetched = new Map<number, Promise<Uint8Array>>();
   const readBuffer = options.reuseBuffers ? new Uint8Array(READ_CHUNK) : undefined;
-  let next = 0;
-  const prefetch = (upTo: number) => {
-    for (; next < entries.length && next <= upTo; next++) {
-      const entry = entries[next]!;
-      if (entry.type === "file" && entry.size <= SMALL_FILE) {
-        const pending = readSmallFile(entry);
-        pending.catch(() => {}); // Awaited below in order; this only silences an early rejection.
-        prefetched.set(next, pending);
-      }
+  for (const entry of entries) {
+    yield* entryHeaders(entry, mtime);
+    if (entry.type === "file") {
+      yield* fileContent(entry, readBuffer);
+      const padding = (BLOCK - (entry.size % BLOCK)) % BLOCK;
+      if (padding > 0) yield new Uint8Array(padding);
     }
-  };
-
-  try {
-    for (let index = 0; index < entries.length; index++) {
-      const entry = entries[index]!;
-      prefetch(index + PREFETCH_FILES);
-      yield* entryHeaders(entry, mtime);
-      if (entry.type === "file") {
-        const small = prefetched.get(index);
-        if (small) {
-          prefetched.delete(index);
-          yield await small;
-        } else {
-          yield* fileContent(entry, readBuffer);
-        }
-        const padding = (BLOCK - (entry.size % BLOCK)) % BLOCK;
-        if (padding > 0) yield new Uint8Array(padding);
-      }
-    }
-  } finally {
-    // Files read ahead for an archive that stopped early are dropped; each read closes its file.
-    prefetched.clear();
   }
 
   yield new Uint8Array(2 * BLOCK);
-}
-
-/** Files up to this size are read whole and ahead of their turn. */
-const SMALL_FILE = 64 * 1024;
-/** How many entries ahead small files are read. At most 1 MiB is held: 16 x 64 KiB. */
-const PREFETCH_FILES = 16;
-
-/** Reads a small file whole, checking that its size is still `entry.size`. */
-async function readSmallFile(entry: ContextEntry): Promise<Uint8Array> {
-  if (!entry.source) {
-    throw new InputError(`context entry ${entry.path} is a file without a source path`);
-  }
-  const handle = await open(entry.source, "r");
-  try {
-    // One byte more than expected reveals a file that grew since the walk.
-    const buffer = new Uint8Array(entry.size + 1);
-    let total = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, total, buffer.length - total, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > entry.size) throw sizeChanged(entry, `more than ${entry.size}`);
-    }
-    if (total !== entry.size) throw sizeChanged(entry, String(total));
-    return buffer.subarray(0, total);
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Returns the number of bytes `tarStream` produces for `entries`, without reading any file. */
@@ -301,22 +245,23 @@ function writeBase256(block: Uint8Array, offset: number, length: number, value: 
 /**
  * Streams a file's bytes and fails when the file is shorter or longer than `entry.size`. Reads
  * into `reused` when it is given, else into a new buffer for each chunk.
+ *
+ * The reads are synchronous, because the tar is written in order and nothing else could be
+ * read meanwhile. An asynchronous read waits for a thread of the pool, which is busy deflating
+ * earlier blocks: with `FileHandle.read` the bench corpus took 10% longer to archive.
  */
-async function* fileContent(
-  entry: ContextEntry,
-  reused: Uint8Array | undefined,
-): AsyncGenerator<Uint8Array> {
+function* fileContent(entry: ContextEntry, reused: Uint8Array | undefined): Generator<Uint8Array> {
   if (!entry.source) {
     throw new InputError(`context entry ${entry.path} is a file without a source path`);
   }
-  const handle = await open(entry.source, "r");
+  const fd = openSync(entry.source, "r");
   try {
     let total = 0;
     for (;;) {
       // One byte more than the rest of the file reveals a file that grew since the walk.
       const length = Math.min(READ_CHUNK, Math.max(entry.size - total, 0) + 1);
       const buffer = reused ?? new Uint8Array(length);
-      const { bytesRead } = await handle.read(buffer, 0, length, null);
+      const bytesRead = readSync(fd, buffer, 0, length, null);
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > entry.size) throw sizeChanged(entry, `more than ${entry.size}`);
@@ -324,7 +269,7 @@ async function* fileContent(
     }
     if (total !== entry.size) throw sizeChanged(entry, String(total));
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 

@@ -55,8 +55,11 @@ export interface StreamingUpload {
    * any chunk they complete has been accepted: one chunk is in flight while the next one fills.
    */
   write(data: Uint8Array): Promise<void>;
-  /** Sends the rest and commits the blob; resolves with its digest and size. */
-  finish(): Promise<{ digest: string; size: number }>;
+  /**
+   * Sends the rest and commits the blob under `digest`, which the producer has computed by the
+   * end and the registry checks against the bytes it received. Resolves with the size sent.
+   */
+  finish(digest: string): Promise<{ size: number }>;
   /** Abandons the upload session. */
   cancel(): Promise<void>;
 }
@@ -513,7 +516,6 @@ export class RegistryClient {
     const started = await this.startUpload(repository);
     if (started.mounted) throw new FairingError("a streaming upload cannot be a mount");
     let location = started.location;
-    const hash = createHash("sha256");
     let buffer: Uint8Array = new Uint8Array(chunkSize);
     let filled = 0;
     let sent = 0;
@@ -549,7 +551,6 @@ export class RegistryClient {
 
     return {
       write: async (data: Uint8Array) => {
-        hash.update(data);
         let offset = 0;
         while (offset < data.length) {
           const take = Math.min(chunkSize - filled, data.length - offset);
@@ -559,12 +560,16 @@ export class RegistryClient {
           if (filled === chunkSize) await flush();
         }
       },
-      finish: async () => {
+      finish: async (digest: string) => {
+        if (!isValidDigest(digest)) {
+          throw new FairingError(
+            `invalid blob digest "${digest}" for ${this.registry}/${repository}`,
+          );
+        }
         await flush();
         await settle();
-        const digest = `sha256:${hash.digest("hex")}`;
         await this.completeUpload(repository, location, digest, new Uint8Array(0));
-        return { digest, size: sent };
+        return { size: sent };
       },
       cancel: async () => {
         await settle().catch(() => {});

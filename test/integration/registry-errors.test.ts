@@ -340,7 +340,7 @@ describe("registry errors", () => {
       for (const piece of ["abcd", "efgh", "ijkl", "mnop"]) {
         await upload.write(new TextEncoder().encode(piece));
       }
-      await upload.finish();
+      await upload.finish(digestOf("abcdefghijklmnop"));
     })();
     await assert.rejects(written, /BLOB_UPLOAD_INVALID/);
     await upload.cancel();

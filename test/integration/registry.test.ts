@@ -229,7 +229,7 @@ describe("registry anonymous", () => {
     assert.deepEqual(await client.getBlobBytes("team/chunked", digestOf(blob)), blob);
   });
 
-  test("streaming upload learns digest", async (t) => {
+  test("streaming upload commits digest", async (t) => {
     const registry = get(t);
     if (!registry) return;
     const client = new RegistryClient(registry.host, { credential: null });
@@ -238,10 +238,19 @@ describe("registry anonymous", () => {
     await upload.write(blob.subarray(0, 5));
     await upload.write(blob.subarray(5, 30));
     await upload.write(blob.subarray(30));
-    const committed = await upload.finish();
-    assert.equal(committed.digest, digestOf(blob));
+    const committed = await upload.finish(digestOf(blob));
     assert.equal(committed.size, blob.length);
     assert.deepEqual(await client.getBlobBytes("team/streamed", digestOf(blob)), blob);
+  });
+
+  test("streaming upload wrong digest", async (t) => {
+    const registry = get(t);
+    if (!registry) return;
+    const client = new RegistryClient(registry.host, { credential: null });
+    const upload = await client.startStreamingUpload("team/streamed", { chunkSize: 8 });
+    await upload.write(encoder.encode("the bytes that were sent"));
+    await assert.rejects(upload.finish(digestOf("other bytes")), /DIGEST_INVALID|digest/i);
+    assert.equal(await client.hasBlob("team/streamed", digestOf("other bytes")), false);
   });
 
   test("upload from async iterable", async (t) => {

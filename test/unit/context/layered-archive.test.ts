@@ -81,7 +81,11 @@ describe("writeLayers", () => {
         received.set(name, parts);
         return {
           write: async (data) => void parts.push(Uint8Array.from(data)),
-          finish: async () => ({ digest: `sha256:${sha256(Buffer.concat(parts))}` }),
+          finish: async (digest) => {
+            // A registry checks the digest it is given against the bytes it received.
+            if (digest !== `sha256:${sha256(Buffer.concat(parts))}`)
+              throw new Error("DIGEST_INVALID");
+          },
           cancel: async () => {},
         };
       },
@@ -105,7 +109,7 @@ describe("writeLayers", () => {
         write: async () => {
           throw new Error("the registry went away");
         },
-        finish: async () => ({ digest: "sha256:never" }),
+        finish: async () => {},
         cancel: async () => void cancelled++,
       }),
     });
@@ -117,14 +121,16 @@ describe("writeLayers", () => {
     }
   });
 
-  test("wrong committed digest falls back", async () => {
+  test("rejected commit falls back", async () => {
     let cancelled = 0;
     const built = await writeLayers(entries, {
       ...options(),
       layerCacheFile: undefined,
       streamTo: async () => ({
         write: async () => {},
-        finish: async () => ({ digest: `sha256:${"0".repeat(64)}` }),
+        finish: async () => {
+          throw new Error("DIGEST_INVALID: the registry computed another digest");
+        },
         cancel: async () => void cancelled++,
       }),
     });
@@ -152,7 +158,11 @@ describe("writeLayers", () => {
           const parts: Uint8Array[] = [];
           return {
             write: async (data) => void parts.push(Uint8Array.from(data)),
-            finish: async () => ({ digest: `sha256:${sha256(Buffer.concat(parts))}` }),
+            finish: async (digest) => {
+              // A registry checks the digest it is given against the bytes it received.
+              if (digest !== `sha256:${sha256(Buffer.concat(parts))}`)
+                throw new Error("DIGEST_INVALID");
+            },
             cancel: async () => void cancelled++,
           };
         },
