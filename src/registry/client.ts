@@ -51,8 +51,8 @@ export type BlobSource = () => ReadableStream<Uint8Array> | AsyncIterable<Uint8A
 /** An upload whose content, and so its digest, is produced while it is sent. */
 export interface StreamingUpload {
   /**
-   * Adds bytes; they are copied, so the caller may reuse `data`. Resolves once the chunk before
-   * any chunk they complete has been accepted: one chunk is in flight while the next one fills.
+   * Adds bytes. Resolves once the request has taken them; `data` is sent as it is, so the caller
+   * must not change it afterwards.
    */
   write(data: Uint8Array): Promise<void>;
   /**
@@ -505,60 +505,46 @@ export class RegistryClient {
 
   /**
    * Opens an upload whose digest is learned at the end, for content that is produced while it
-   * is sent (a layer being compressed). `write` sends each full chunk as it fills; `finish`
-   * sends the rest and commits the blob under the sha256 of everything written.
+   * is sent (a layer being compressed). The bytes go out in one PATCH request with a streamed
+   * body, as Docker and go-containerregistry push layers: the producer waits only for the
+   * socket, never for a round trip per chunk. `finish` ends the request and commits the blob.
    */
-  async startStreamingUpload(
-    repository: string,
-    options: { chunkSize?: number } = {},
-  ): Promise<StreamingUpload> {
-    const chunkSize = options.chunkSize ?? this.chunkSize;
+  async startStreamingUpload(repository: string): Promise<StreamingUpload> {
     const started = await this.startUpload(repository);
     if (started.mounted) throw new FairingError("a streaming upload cannot be a mount");
     let location = started.location;
-    let buffer: Uint8Array = new Uint8Array(chunkSize);
-    let filled = 0;
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = writable.getWriter();
+    const spec: RequestSpec = {
+      method: "PATCH",
+      url: location,
+      scopes: [repositoryScope(repository, ["pull", "push"])],
+      headers: { "Content-Type": "application/octet-stream" },
+      stream: readable,
+      retrySafe: false,
+      subject: "upload",
+      repository,
+    };
+    let ending = false;
+    const response = this.transport.send(spec);
+    // A request that fails, or a registry that responds before the body ended, stops the
+    // producer: its next write rejects instead of waiting for a reader that is gone.
+    response.then(
+      (early) => {
+        if (!ending) {
+          void writer.abort(
+            new Error(`the registry responded ${early.status} before the upload ended`),
+          );
+        }
+      },
+      (error: unknown) => void writer.abort(error).catch(() => {}),
+    );
     let sent = 0;
-    // One chunk is sent while the next one fills, so the producer does not wait for each round
-    // trip. Chunks must arrive in order, so a chunk goes out once the one before it is accepted,
-    // and the accepted chunk's buffer is filled again.
-    let sending: Promise<void> | undefined;
-    let spare: Uint8Array | undefined;
-    const settle = async () => {
-      const previous = sending;
-      sending = undefined;
-      await previous;
-    };
-
-    const flush = async () => {
-      if (filled === 0) return;
-      await settle();
-      const full = buffer;
-      const offset = sent;
-      sent += filled;
-      sending = this.patchChunk(repository, location, full.subarray(0, filled), offset).then(
-        (next) => {
-          location = next;
-          spare = full;
-        },
-      );
-      // A failure surfaces at the next flush, finish or cancel; until then it is not unhandled.
-      sending.catch(() => {});
-      buffer = spare ?? new Uint8Array(chunkSize);
-      spare = undefined;
-      filled = 0;
-    };
 
     return {
       write: async (data: Uint8Array) => {
-        let offset = 0;
-        while (offset < data.length) {
-          const take = Math.min(chunkSize - filled, data.length - offset);
-          buffer.set(data.subarray(offset, offset + take), filled);
-          filled += take;
-          offset += take;
-          if (filled === chunkSize) await flush();
-        }
+        await writer.write(data);
+        sent += data.length;
       },
       finish: async (digest: string) => {
         if (!isValidDigest(digest)) {
@@ -566,13 +552,27 @@ export class RegistryClient {
             `invalid blob digest "${digest}" for ${this.registry}/${repository}`,
           );
         }
-        await flush();
-        await settle();
+        ending = true;
+        await writer.close();
+        const answer = await response;
+        if (answer.status !== 202) throw await this.transport.fail(spec, answer);
+        await answer.body?.cancel().catch(() => {});
+        const reported = parseRangeEnd(answer.headers.get("range"));
+        if (reported !== undefined && reported !== sent - 1) {
+          throw this.invalid(
+            spec,
+            `the registry reports ${reported + 1} bytes received, sent ${sent}`,
+          );
+        }
+        const next = answer.headers.get("location");
+        if (next) location = await this.transport.resolve(next);
         await this.completeUpload(repository, location, digest, new Uint8Array(0));
         return { size: sent };
       },
       cancel: async () => {
-        await settle().catch(() => {});
+        ending = true;
+        await writer.abort(new Error("the upload was cancelled")).catch(() => {});
+        await response.then((answer) => answer.body?.cancel()).catch(() => {});
         await this.cancelUpload(repository, location);
       },
     };

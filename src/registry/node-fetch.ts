@@ -69,9 +69,9 @@ function agentFor(url: URL): http.Agent {
 /**
  * Creates a fetch-compatible function on node:http and node:https, or returns undefined on Deno
  * and Bun, whose native fetch is cheap. It supports string and URL inputs, the `method`,
- * `headers`, `body` (bytes, string or URLSearchParams), `redirect` and `signal` options, and
- * returns responses with `status`, `headers`, a lazily created `body` stream, `text()`, `json()`
- * and `arrayBuffer()`.
+ * `headers`, `body` (bytes, string, URLSearchParams or a ReadableStream sent with chunked
+ * encoding), `redirect` and `signal` options, and returns responses with `status`, `headers`, a
+ * lazily created `body` stream, `text()`, `json()` and `arrayBuffer()`.
  */
 export function nodeFetch(options: NodeFetchOptions = {}): typeof fetch | undefined {
   if ("Bun" in globalThis || "Deno" in globalThis) return undefined;
@@ -97,7 +97,8 @@ interface Hop {
   url: URL;
   method: string;
   headers: Map<string, string>;
-  body: Uint8Array | undefined;
+  /** Bytes, or a stream sent with chunked encoding, which cannot be sent twice. */
+  body: Uint8Array | ReadableStream<Uint8Array> | undefined;
 }
 
 async function fetchFollowing(
@@ -183,6 +184,13 @@ function followRedirect(hop: Hop, status: number, location: string): void {
   const toGet =
     (status === 303 && hop.method !== "GET" && hop.method !== "HEAD") ||
     ((status === 301 || status === 302) && hop.method === "POST");
+  if (!toGet && isStream(hop.body)) {
+    // As in fetch: the stream was read by the first request and cannot be sent again.
+    throw new TypeError(
+      `${describeRequest(hop)} was redirected with status ${status}, which would send its ` +
+        `streamed body again`,
+    );
+  }
   if (toGet) {
     hop.method = "GET";
     hop.body = undefined;
@@ -269,7 +277,7 @@ function requestHeaders(init: HeadersInit | undefined): Map<string, string> {
 function requestBody(
   body: BodyInit | null | undefined,
   headers: Map<string, string>,
-): Uint8Array | undefined {
+): Uint8Array | ReadableStream<Uint8Array> | undefined {
   if (body === undefined || body === null) return undefined;
   if (typeof body === "string") {
     if (!headers.has("content-type")) headers.set("content-type", "text/plain;charset=UTF-8");
@@ -281,12 +289,14 @@ function requestBody(
     }
     return Buffer.from(body.toString(), "utf8");
   }
+  if (isStream(body)) return body;
   if (body instanceof ArrayBuffer) return new Uint8Array(body);
   if (ArrayBuffer.isView(body))
     return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
   const kind = (body as object).constructor?.name ?? typeof body;
   throw new TypeError(
-    `unsupported request body of type ${kind}: pass a Uint8Array, an ArrayBuffer or a string`,
+    `unsupported request body of type ${kind}: pass a Uint8Array, an ArrayBuffer, a string ` +
+      `or a ReadableStream`,
   );
 }
 
@@ -301,7 +311,8 @@ async function sendWithRetry(
     return await send(hop, signal, timeouts);
   } catch (error) {
     const stale = error instanceof StaleSocketError;
-    if (stale && IDEMPOTENT_METHODS.has(hop.method)) return await send(hop, signal, timeouts);
+    const again = IDEMPOTENT_METHODS.has(hop.method) && !isStream(hop.body);
+    if (stale && again) return await send(hop, signal, timeouts);
     throw stale ? error.failure : error;
   }
 }
@@ -326,7 +337,9 @@ function send(
   return new Promise((resolve, reject) => {
     signal?.throwIfAborted();
     const headers: Record<string, string> = Object.fromEntries(hop.headers);
-    if (hop.body) {
+    if (isStream(hop.body)) {
+      headers["transfer-encoding"] = "chunked";
+    } else if (hop.body) {
       headers["content-length"] = String(hop.body.byteLength);
     } else if (hop.method === "POST" || hop.method === "PUT" || hop.method === "PATCH") {
       headers["content-length"] = "0";
@@ -377,7 +390,50 @@ function send(
       finish();
       resolve(response);
     });
-    writeBody(request, hop.body, () => timer.refresh());
+    if (isStream(hop.body)) writeStream(request, hop.body, () => timer.refresh());
+    else writeBody(request, hop.body, () => timer.refresh());
+  });
+}
+
+function isStream(body: unknown): body is ReadableStream<Uint8Array> {
+  return typeof (body as ReadableStream | undefined)?.getReader === "function";
+}
+
+// Writes a streamed body with backpressure. A failing stream destroys the request, so the
+// request fails with the stream's error, and a request that ends first cancels the stream, so
+// its producer stops.
+function writeStream(
+  request: http.ClientRequest,
+  body: ReadableStream<Uint8Array>,
+  onProgress: () => void,
+): void {
+  const reader = body.getReader();
+  let closed = false;
+  request.once("close", () => {
+    closed = true;
+    reader.cancel(new Error("the request closed before its body was sent")).catch(() => {});
+  });
+  const pump = async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || closed) break;
+      onProgress();
+      if (!request.write(value)) {
+        await new Promise<void>((resolve) => {
+          const resume = () => {
+            request.off("drain", resume);
+            request.off("close", resume);
+            resolve();
+          };
+          request.on("drain", resume);
+          request.on("close", resume);
+        });
+      }
+    }
+    if (!closed) request.end();
+  };
+  pump().catch((error: unknown) => {
+    if (!closed) request.destroy(error instanceof Error ? error : new Error(String(error)));
   });
 }
 

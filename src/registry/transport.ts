@@ -40,8 +40,13 @@ export interface RequestSpec {
   /** Token scopes the request needs, e.g. `repository:team/app:pull`. */
   scopes: string[];
   headers?: Record<string, string>;
-  /** Request body; only byte arrays so a retry can send it again. */
+  /** Request body as bytes, which a retry can send again. */
   body?: Uint8Array;
+  /**
+   * Request body as a stream, sent with chunked encoding as it is produced. It can be sent only
+   * once: the request is not retried, not even with fresh auth after a 401.
+   */
+  stream?: ReadableStream<Uint8Array>;
   /** Whether a 5xx or network failure may be retried. */
   retrySafe: boolean;
   subject: RequestSubject;
@@ -245,11 +250,12 @@ export class RegistryTransport {
         response = await this.fetcher(url, {
           method: spec.method,
           headers,
-          body: spec.body as Uint8Array<ArrayBuffer> | undefined,
+          body: spec.stream ?? (spec.body as Uint8Array<ArrayBuffer> | undefined),
           redirect: spec.redirect ?? "follow",
-        });
+          ...(spec.stream ? { duplex: "half" } : {}),
+        } as RequestInit);
       } catch (error) {
-        if (spec.retrySafe && attempt < this.retries) {
+        if (spec.retrySafe && !spec.stream && attempt < this.retries) {
           this.logger.warn(
             `${spec.method} ${path} on ${this.registry} failed (${describeCause(error)}); retry ${attempt + 1} of ${this.retries}`,
           );
@@ -266,7 +272,13 @@ export class RegistryTransport {
 
       // A 401 with a challenge means the cached auth is stale or was never sent: retry once
       // with auth built from the new challenge. The retry does not count against `retries`.
-      if (response.status === 401 && !authRetried && response.headers.has("www-authenticate")) {
+      const canResend = !spec.stream;
+      if (
+        response.status === 401 &&
+        canResend &&
+        !authRetried &&
+        response.headers.has("www-authenticate")
+      ) {
         authRetried = true;
         this.rememberChallenge(response);
         this.tokens?.clear();
@@ -276,7 +288,7 @@ export class RegistryTransport {
       }
 
       const transient = response.status >= 500 || response.status === 429;
-      if (transient && spec.retrySafe && attempt < this.retries) {
+      if (transient && spec.retrySafe && canResend && attempt < this.retries) {
         await response.body?.cancel().catch(() => {});
         this.logger.warn(
           `${spec.method} ${path} on ${this.registry} returned ${response.status}; retry ${attempt + 1} of ${this.retries}`,

@@ -320,34 +320,59 @@ describe("registry errors", () => {
     assert.equal(ranges, 3);
   });
 
-  test("streaming chunk failure surfaces", async () => {
+  test("streamed patch failure surfaces", async () => {
     const location = "/v2/team/app/blobs/uploads/s2";
-    server.handle((request, response) => {
+    let received = "";
+    server.handle((request, response, body) => {
       if (request.url === "/v2/") return response.writeHead(200).end("{}");
       if (request.method === "POST") return response.writeHead(202, { Location: location }).end();
       if (request.method === "PATCH") {
-        if (request.headers["content-range"] === "0-3") {
-          return response.writeHead(202, { Location: location, Range: "0-3" }).end();
-        }
-        return registryError(response, 400, "BLOB_UPLOAD_INVALID", "chunk out of order");
+        received = body.toString();
+        return registryError(response, 400, "BLOB_UPLOAD_INVALID", "upload rejected");
       }
       if (request.method === "DELETE") return response.writeHead(204).end();
       response.writeHead(405).end();
     });
-    const upload = await client().startStreamingUpload("team/app", { chunkSize: 4 });
-    // The second chunk goes out while the third fills; its failure surfaces by the fourth.
-    const written = (async () => {
-      for (const piece of ["abcd", "efgh", "ijkl", "mnop"]) {
-        await upload.write(new TextEncoder().encode(piece));
-      }
-      await upload.finish(digestOf("abcdefghijklmnop"));
-    })();
-    await assert.rejects(written, /BLOB_UPLOAD_INVALID/);
+    const upload = await client().startStreamingUpload("team/app");
+    for (const piece of ["abcd", "efgh", "ijkl"])
+      await upload.write(new TextEncoder().encode(piece));
+    await assert.rejects(upload.finish(digestOf("abcdefghijkl")), /BLOB_UPLOAD_INVALID/);
     await upload.cancel();
+    assert.equal(received, "abcdefghijkl");
     const methods = server.requests.map((request) => request.method);
-    assert.equal(methods.filter((method) => method === "PATCH").length, 2);
-    assert.equal(methods.at(-1), "DELETE");
-    assert.ok(!methods.includes("PUT"), "nothing was committed");
+    assert.deepEqual(methods.slice(1), ["POST", "PATCH", "DELETE"]);
+  });
+
+  test("early answer stops the writer", async () => {
+    // A registry that rejects the upload without reading its body: the producer must get an
+    // error from its next writes instead of waiting for a reader that is gone.
+    const early = createServer((request, response) => {
+      if (request.url === "/v2/") return response.writeHead(200).end("{}");
+      if (request.method === "POST") {
+        return response.writeHead(202, { Location: "/v2/team/app/blobs/uploads/s3" }).end();
+      }
+      if (request.method === "PATCH") {
+        response.writeHead(403, { "Content-Type": "application/json", Connection: "close" });
+        response.end(JSON.stringify({ errors: [{ code: "DENIED", message: "quota exceeded" }] }));
+        return;
+      }
+      response.writeHead(204).end();
+    });
+    await new Promise<void>((resolve) => early.listen(0, "127.0.0.1", resolve));
+    const port = (early.address() as { port: number }).port;
+    try {
+      const streaming = new RegistryClient(`127.0.0.1:${port}`, { credential: null });
+      const upload = await streaming.startStreamingUpload("team/app");
+      const piece = new Uint8Array(256 * 1024);
+      const written = (async () => {
+        for (let count = 0; count < 400; count++) await upload.write(piece);
+      })();
+      await assert.rejects(written);
+      await upload.cancel();
+    } finally {
+      early.closeAllConnections();
+      await new Promise<void>((resolve) => early.close(() => resolve()));
+    }
   });
 
   test("loopback probe skips https", async () => {

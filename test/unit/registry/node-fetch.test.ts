@@ -239,6 +239,74 @@ describe("nodeFetch on Node", { skip: skipOffNode }, () => {
     );
   });
 
+  test("stream body sent chunked", async () => {
+    await withServer(
+      (request, response) => reply(response, 202, String(request.body.length)),
+      async (server) => {
+        const pieces = ["stream", "ed ", "layer"].map((text) => new TextEncoder().encode(text));
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (const piece of pieces) controller.enqueue(piece);
+            controller.close();
+          },
+        });
+        const response = await fetcher(`${server.origin}/patch`, {
+          method: "PATCH",
+          body,
+          duplex: "half",
+        } as RequestInit);
+        assert.equal(await response.text(), "14");
+        assert.equal(server.received[0]?.body, "streamed layer");
+        assert.equal(server.received[0]?.headers["transfer-encoding"], "chunked");
+        assert.equal(server.received[0]?.headers["content-length"], undefined);
+      },
+    );
+  });
+
+  test("failing stream body rejects", async () => {
+    await withServer(
+      (_request, response) => reply(response, 202, ""),
+      async (server) => {
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            controller.error(new Error("the archive failed"));
+          },
+        });
+        await assert.rejects(
+          fetcher(`${server.origin}/patch`, {
+            method: "PATCH",
+            body,
+            duplex: "half",
+          } as RequestInit),
+          TypeError,
+        );
+      },
+    );
+  });
+
+  test("307 with stream body rejects", async () => {
+    await withServer(
+      (_request, response) => redirectTo(response, 307, "/next"),
+      async (server) => {
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new Uint8Array([1, 2, 3]));
+            controller.close();
+          },
+        });
+        await assert.rejects(
+          fetcher(`${server.origin}/start`, {
+            method: "PATCH",
+            body,
+            duplex: "half",
+          } as RequestInit),
+          /streamed body again/,
+        );
+        assert.equal(server.received.length, 1);
+      },
+    );
+  });
+
   test("GET with body rejects", async () => {
     await assert.rejects(fetcher("http://127.0.0.1:9/", { body: "x" }), TypeError);
   });
