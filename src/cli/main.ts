@@ -62,6 +62,14 @@ function progressPrinter(io: Io, level: LogLevel): (event: ProgressEvent) => voi
 
 /** Runs the CLI with `argv` (without the node and script paths) and returns the exit code. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  // A usage error is also one JSON object on stdout when --json was among the arguments.
+  const usageError = (message: string, withUsage: boolean): number => {
+    if (argv.includes("--json")) {
+      io.stdout(JSON.stringify({ error: { type: "UsageError", message, exitCode: 2 } }) + "\n");
+    }
+    io.stderr(`fairing: ${message}\n${withUsage ? `\n${USAGE}` : ""}`);
+    return 2;
+  };
   let parsed;
   try {
     parsed = parseArgs({
@@ -77,8 +85,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       },
     });
   } catch (error) {
-    io.stderr(`fairing: ${describeArgumentError(error as Error)}\n\n${USAGE}`);
-    return 2;
+    return usageError(describeArgumentError(error as Error), true);
   }
   const { values, positionals } = parsed;
   if (values.version) {
@@ -91,18 +98,16 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return command === undefined && !values.help ? 2 : 0;
   }
   if (!["validate", "plan", "apply"].includes(command)) {
-    io.stderr(`fairing: unknown command "${command}"; use validate, plan or apply\n\n${USAGE}`);
-    return 2;
+    return usageError(`unknown command "${command}"; use validate, plan or apply`, true);
   }
   if (positionals.length > 1) {
-    io.stderr(
-      `fairing: unexpected argument "${positionals[1]}" after ${command}; name the config file with -f FILE\n`,
+    return usageError(
+      `unexpected argument "${positionals[1]}" after ${command}; name the config file with -f FILE`,
+      false,
     );
-    return 2;
   }
   if (values.quiet && values.verbose) {
-    io.stderr("fairing: --quiet and --verbose contradict each other; pass one of them\n");
-    return 2;
+    return usageError("--quiet and --verbose contradict each other; pass one of them", false);
   }
 
   let level: LogLevel = "info";

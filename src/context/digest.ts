@@ -4,13 +4,21 @@
  * file times, and the default image tag derives from it.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 
 import { InputError } from "../errors.ts";
 import { silentLogger, type Logger } from "../log.ts";
-import { compareEntryPaths, takeWalkedStats, type ContextEntry } from "./entries.ts";
+import {
+  compareEntryPaths,
+  rememberHashedStats,
+  sameFileVersion,
+  takeWalkedStats,
+  type ContextEntry,
+  type WalkedStats,
+} from "./entries.ts";
+import { contextFileError, openContextFile } from "./tar.ts";
 
 /** How many files are hashed at the same time. */
 const PARALLEL_HASHES = 8;
@@ -125,7 +133,12 @@ async function hashFile(
   if (!entry.source) {
     throw new InputError(`context entry ${entry.path} is a file without a source path`);
   }
-  const info = takeWalkedStats(entry) ?? (await stat(entry.source));
+  const source = entry.source;
+  const info =
+    takeWalkedStats(entry) ??
+    (await stat(source).catch((error: unknown) => {
+      throw contextFileError(entry, error, "hashed");
+    }));
   if (info.size !== entry.size) {
     throw new InputError(
       `file ${entry.source} (context path ${entry.path}) changed after the context was ` +
@@ -145,17 +158,19 @@ async function hashFile(
     cached.hashedAt - Math.max(cached.mtimeMs, cached.ctimeMs) >= RACY_WINDOW_MS
   ) {
     updated[key] = cached;
+    rememberHashedStats(entry, info);
     return cached.sha256;
   }
 
-  const sha256 = await hashContent(entry);
+  const { sha256, stats } = await hashContent(entry);
+  rememberHashedStats(entry, stats);
   // ctime cannot be set by tools such as `touch -d` or `cp -p`, so a rewrite that restores the
   // size and mtime still misses the cache.
   updated[key] = {
-    size: info.size,
-    mtimeMs: info.mtimeMs,
-    ctimeMs: info.ctimeMs,
-    ino,
+    size: stats.size,
+    mtimeMs: stats.mtimeMs,
+    ctimeMs: stats.ctimeMs,
+    ino: Number(stats.ino ?? 0),
     hashedAt: Date.now(),
     sha256,
   };
@@ -166,16 +181,22 @@ async function hashFile(
 const freeBuffers: Uint8Array[] = [];
 
 /**
- * Reads a file once and returns the hex sha256 of its bytes, failing when its size changed. The
- * reads are synchronous: asynchronous ones cost a thread-pool round trip per 256 KiB, and a cold
- * digest of the bench corpus took 235 ms with them, 170 ms without.
+ * Reads a file once and returns the hex sha256 of its bytes with the file's stat fields, which
+ * the cache records and the archive checks. Fails when the file changes while it is read.
+ *
+ * The reads are synchronous, because asynchronous ones cost a thread-pool round trip per
+ * 256 KiB: a cold digest of the bench corpus took 235 ms with them, 170 ms without.
  */
-async function hashContent(entry: ContextEntry): Promise<string> {
+async function hashContent(entry: ContextEntry): Promise<{ sha256: string; stats: WalkedStats }> {
   const hash = createHash("sha256");
-  const fd = openSync(entry.source!, "r");
+  const fd = openContextFile(entry, "hashed");
   const buffer = freeBuffers.pop() ?? new Uint8Array(READ_CHUNK);
+  let stats: WalkedStats;
   let total = 0;
+  let rewritten = false;
+
   try {
+    stats = fstatSync(fd);
     for (let chunks = 1; ; chunks++) {
       const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
       if (bytesRead === 0) break;
@@ -184,21 +205,29 @@ async function hashContent(entry: ContextEntry): Promise<string> {
       hash.update(buffer.subarray(0, bytesRead));
       if (chunks % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
+    // A write that keeps the size shows in the times.
+    rewritten = !sameFileVersion(fstatSync(fd), stats);
   } finally {
     freeBuffers.push(buffer);
     closeSync(fd);
   }
+
   // The reads are synchronous, so the event loop gets a turn after each file and every 16 MiB
   // (Ctrl-C, timers).
   await new Promise((resolve) => setImmediate(resolve));
-  if (total !== entry.size) {
+  if (total !== entry.size || rewritten) {
+    const found =
+      total > entry.size
+        ? `read more than ${entry.size} bytes`
+        : total < entry.size
+          ? `read ${total} of ${entry.size} bytes`
+          : "it was written to";
     throw new InputError(
       `file ${entry.source} (context path ${entry.path}) changed while it was hashed: ` +
-        `expected ${entry.size} bytes, read ${total > entry.size ? `more than ${entry.size}` : total}. ` +
-        `Run the build again`,
+        `${found}. Stop whatever writes to it and run the build again`,
     );
   }
-  return hash.digest("hex");
+  return { sha256: hash.digest("hex"), stats };
 }
 
 /** Runs `work` over `items` with at most `limit` calls in flight, keeping the input order in the results. */

@@ -75,3 +75,33 @@ export function takeWalkedStats(entry: ContextEntry): WalkedStats | undefined {
   walkedStats.delete(entry);
   return stats;
 }
+
+const hashedStats = new WeakMap<ContextEntry, WalkedStats>();
+
+/**
+ * Records the lstat fields of a file when its content was hashed, so the archive can check that
+ * it writes the bytes the digest (and the image tag) came from.
+ */
+export function rememberHashedStats(entry: ContextEntry, stats: WalkedStats): void {
+  hashedStats.set(entry, {
+    size: stats.size,
+    mtimeMs: stats.mtimeMs,
+    ctimeMs: stats.ctimeMs,
+    ino: stats.ino,
+  });
+}
+
+/** Returns the lstat fields recorded when `entry` was hashed, if it was. */
+export function hashedStatsOf(entry: ContextEntry): WalkedStats | undefined {
+  return hashedStats.get(entry);
+}
+
+/** Returns whether two stat results describe the same version of a file. */
+export function sameFileVersion(a: WalkedStats, b: WalkedStats): boolean {
+  return (
+    a.size === b.size &&
+    a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs &&
+    Number(a.ino) === Number(b.ino)
+  );
+}

@@ -466,14 +466,20 @@ export class BasePreProcessor {
     origin: Origin,
     queue: DirectoryTask[],
   ): Promise<void> {
-    const dirents = await readdir(task.local, { withFileTypes: true });
+    const dirents = await readdir(task.local, { withFileTypes: true }).catch((error: unknown) => {
+      throw walkError(task.local, error, origin);
+    });
     dirents.sort((a, b) => compareNames(a.name, b.name));
     // Subdirectories are not stat'ed: their mode in the context is fixed. readdir reports each
     // entry's type, and Node stats the entries itself where the file system does not.
     const children = await Promise.all(
       dirents.map(async (dirent) => {
         const childLocal = resolve(task.local, dirent.name);
-        const childStats = dirent.isDirectory() ? undefined : await lstat(childLocal);
+        const childStats = dirent.isDirectory()
+          ? undefined
+          : await lstat(childLocal).catch((error: unknown) => {
+              throw walkError(childLocal, error, origin);
+            });
         return { name: dirent.name, childLocal, childStats };
       }),
     );
@@ -712,6 +718,21 @@ function specialFileKind(stats: Stats): string {
   if (stats.isCharacterDevice()) return "character device";
   if (stats.isBlockDevice()) return "block device";
   return "special file";
+}
+
+/** Returns the `InputError` for a path the walk could not read or stat. */
+function walkError(local: string, error: unknown, origin: Origin): InputError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const problem =
+    code === "EACCES" || code === "EPERM"
+      ? "is not readable by this user. Fix its permissions or add it to .dockerignore"
+      : code === "ENOENT"
+        ? "was deleted while the context was collected. Run the command again"
+        : `cannot be read: ${describe(error)}`;
+  return new InputError(`${local} (from ${origin.where}) ${problem}`, {
+    configPath: origin.configPath,
+    cause: error,
+  });
 }
 
 function describe(error: unknown): string {

@@ -4,10 +4,10 @@
  * a size of 8 GiB or more. Owner, group, user names and times are fixed, so the same entries
  * give the same bytes on every machine and runtime.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
 import { InputError } from "../errors.ts";
-import type { ContextEntry } from "./entries.ts";
+import { hashedStatsOf, sameFileVersion, type ContextEntry } from "./entries.ts";
 
 const BLOCK = 512;
 const READ_CHUNK = 256 * 1024;
@@ -254,8 +254,11 @@ function* fileContent(entry: ContextEntry, reused: Uint8Array | undefined): Gene
   if (!entry.source) {
     throw new InputError(`context entry ${entry.path} is a file without a source path`);
   }
-  const fd = openSync(entry.source, "r");
+  const fd = openContextFile(entry, "archived");
   try {
+    // The version the context digest was computed from, or else the one opened now: a write
+    // that keeps the size must not put other bytes under the image's tag.
+    const expected = hashedStatsOf(entry) ?? fstatSync(fd);
     let total = 0;
     for (;;) {
       // One byte more than the rest of the file reveals a file that grew since the walk.
@@ -268,9 +271,54 @@ function* fileContent(entry: ContextEntry, reused: Uint8Array | undefined): Gene
       yield buffer.subarray(0, bytesRead);
     }
     if (total !== entry.size) throw sizeChanged(entry, String(total));
+    if (!sameFileVersion(fstatSync(fd), expected)) {
+      throw new InputError(
+        `file ${entry.source} (context path ${entry.path}) was written to after its content ` +
+          `was hashed or while it was archived. Stop whatever writes to it and run the build again`,
+      );
+    }
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Opens a context file for reading, turning a file that is gone or unreadable into an
+ * `InputError` that names it (see `contextFileError`).
+ */
+export function openContextFile(entry: ContextEntry, purpose: string): number {
+  try {
+    return openSync(entry.source!, "r");
+  } catch (error) {
+    throw contextFileError(entry, error, purpose);
+  }
+}
+
+/**
+ * Returns the `InputError` for a context file that failed to open or stat after the context was
+ * collected: deleted, unreadable, or another failure. `purpose` completes "cannot be ...", e.g.
+ * "archived".
+ */
+export function contextFileError(entry: ContextEntry, error: unknown, purpose: string): InputError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const file = `file ${entry.source} (context path ${entry.path})`;
+  if (code === "ENOENT") {
+    return new InputError(
+      `${file} was deleted after the context was collected. Run the build again`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (code === "EACCES" || code === "EPERM") {
+    return new InputError(
+      `${file} is not readable by this user. Fix its permissions or add it to .dockerignore`,
+      { cause: error },
+    );
+  }
+  return new InputError(`${file} cannot be ${purpose}: ${(error as Error).message}`, {
+    cause: error,
+  });
 }
 
 function sizeChanged(entry: ContextEntry, found: string): InputError {

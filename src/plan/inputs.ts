@@ -135,6 +135,7 @@ export function targetReference(config: Config, tag: string): ImageReference {
 
 /** Collects the context and derives the tag and target: the shared first half of planning. */
 export async function collectInputs(config: Config, options: RunOptions = {}): Promise<PlanInputs> {
+  const started = performance.now();
   const { preprocessor, entries } = await collectContext(config, options);
   const digest = await contextDigest(entries, {
     cacheFile: digestCacheFile(config.root),
@@ -150,6 +151,7 @@ export async function collectInputs(config: Config, options: RunOptions = {}): P
     buildKey,
     tag,
     target: targetReference(config, tag),
+    collectMilliseconds: Math.round(performance.now() - started),
   };
 }
 

@@ -25,6 +25,8 @@ export interface PlanInputs {
   tag: string;
   /** Target reference with the tag; its registry is `config.registry`'s, or `localhost` for file outputs. */
   target: ImageReference;
+  /** Milliseconds the walk and the context digest took when these inputs were collected. */
+  collectMilliseconds?: number;
 }
 
 /** A builder kind's share of planning: its steps and whether the target is up to date. */

@@ -56,7 +56,7 @@ export interface BuildResult {
   /** Destination of the image: a registry reference, or a local path for file outputs. */
   destination: string;
   steps: StepTiming[];
-  /** Blob transfer counts, for builders that talk to a registry themselves. */
+  /** Blob transfer counts, for builders that push to a registry themselves; absent otherwise. */
   blobs?: { uploaded: number; mounted: number; skipped: number; uploadedBytes: number };
 }
 

@@ -238,13 +238,18 @@ type Verdict = Awaited<ReturnType<typeof checkUpToDate>>;
  * `apply()` the same inputs object only for a plan made moments ago, and then the registry is
  * not asked the same questions twice.
  */
-const plannedChecks = new WeakMap<PlanInputs, { base: BaseImage; verdict: Verdict }>();
+const plannedChecks = new WeakMap<
+  PlanInputs,
+  { base: BaseImage; verdict: Verdict; milliseconds: number }
+>();
 
 async function planAppend(inputs: PlanInputs, options: RunOptions): Promise<KindPlan> {
   const logger = options.logger ?? silentLogger;
+  const started = performance.now();
   const base = await resolveConfiguredBase(inputs.config, logger);
   const verdict = await checkUpToDate(inputs, base, logger);
-  plannedChecks.set(inputs, { base, verdict });
+  const milliseconds = Math.round(performance.now() - started);
+  plannedChecks.set(inputs, { base, verdict, milliseconds });
   return {
     steps: planSteps(inputs, base),
     upToDate: verdict.upToDate,
@@ -286,6 +291,15 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
   const base = await timed(steps, "resolve-base", options, async () =>
     planned ? planned.base : await resolveConfiguredBase(config, logger, plan.base.digest),
   );
+  // Inputs and checks taken over from a plan made moments ago report the time they took then,
+  // so the steps account for the walk, the hashing and the registry checks.
+  if (planned) {
+    for (const step of steps) {
+      const then =
+        step.name === "collect-context" ? inputs.collectMilliseconds : planned.milliseconds;
+      step.milliseconds = Math.max(step.milliseconds, then ?? 0);
+    }
+  }
   const destination =
     config.output.kind === "registry"
       ? formatReference(target)
@@ -301,7 +315,9 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
       upToDate: true,
       destination,
       steps,
-      blobs: { uploaded: 0, mounted: 0, skipped: 0, uploadedBytes: 0 },
+      ...(config.output.kind === "registry"
+        ? { blobs: { uploaded: 0, mounted: 0, skipped: 0, uploadedBytes: 0 } }
+        : {}),
     };
   }
 

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, readFile, truncate, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -13,6 +13,7 @@ import { InputError } from "../../../src/errors.ts";
 import { BasePreProcessor } from "../../../src/context/preprocessor.ts";
 import type { ContextEntry } from "../../../src/context/entries.ts";
 import { tarDigest, writeArchive } from "../../../src/context/archive.ts";
+import { contextDigest } from "../../../src/context/digest.ts";
 import { tarStream } from "../../../src/context/tar.ts";
 import { makeTempDir, removeDir, which } from "../../services/common.ts";
 
@@ -132,6 +133,40 @@ describe("writeArchive", () => {
     assert.ok(reported.length >= 4, `${reported.length} reports`);
     assert.ok(reported.every((bytes, index) => index === 0 || bytes > reported[index - 1]!));
     assert.equal(reported.at(-1), result.uncompressedSize);
+  });
+
+  test("rewrite after hashing rejected", async () => {
+    const root = join(base, "rewritten");
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, "weights.bin"), "version one\n");
+    const hashed = await new BasePreProcessor({ root, inputFiles: ["weights.bin"] }).collect();
+    await contextDigest(hashed);
+    // Same size, other bytes: only the file times tell the archive that the tag is stale.
+    await writeFile(join(root, "weights.bin"), "version two\n");
+    const sink = new Writable({ write: (_c, _e, callback) => callback() });
+    await assert.rejects(
+      writeArchive(hashed, sink),
+      (error: unknown) =>
+        error instanceof InputError && /weights\.bin\) was written to/.test(error.message),
+    );
+  });
+
+  test("deleted file named", async () => {
+    const root = join(base, "deleted");
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, "gone.py"), "print('gone')\n");
+    const collected = await new BasePreProcessor({ root, inputFiles: ["gone.py"] }).collect();
+    await rm(join(root, "gone.py"));
+    const sink = new Writable({ write: (_c, _e, callback) => callback() });
+    await assert.rejects(
+      writeArchive(collected, sink),
+      (error: unknown) =>
+        error instanceof InputError && /gone\.py\) was deleted/.test(error.message),
+    );
+    await assert.rejects(
+      contextDigest(collected),
+      (error: unknown) => error instanceof InputError && /was deleted/.test(error.message),
+    );
   });
 
   test("invalid level rejected", async () => {

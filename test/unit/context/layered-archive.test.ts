@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
 import { tarDigest } from "../../../src/context/archive.ts";
+import { InputError } from "../../../src/errors.ts";
 import type { ContextEntry } from "../../../src/context/entries.ts";
 import { writeLayers } from "../../../src/context/layered-archive.ts";
 import { LARGE_FILE_BYTES, splitLayers } from "../../../src/context/layers.ts";
@@ -167,7 +168,8 @@ describe("writeLayers", () => {
           };
         },
       }),
-      (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT",
+      (error: unknown) =>
+        error instanceof InputError && /app\/gone\.py\) was deleted/.test(error.message),
     );
     assert.equal(cancelled, 1);
   });

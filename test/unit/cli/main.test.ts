@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import { main } from "../../../src/cli/main.ts";
+
+/** Runs the CLI in process and returns its exit code and what it printed. */
+async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(argv, {
+    stdout: (text) => void (stdout += text),
+    stderr: (text) => void (stderr += text),
+  });
+  return { code, stdout, stderr };
+}
+
+describe("cli usage errors", () => {
+  test("unknown option exits 2", async () => {
+    const result = await run(["apply", "--bogus"]);
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, "");
+    assert.match(result.stderr, /--bogus/);
+  });
+
+  test("json unknown option", async () => {
+    const result = await run(["apply", "--json", "--bogus"]);
+    assert.equal(result.code, 2);
+    const error = JSON.parse(result.stdout).error;
+    assert.equal(error.type, "UsageError");
+    assert.equal(error.exitCode, 2);
+    assert.match(error.message, /--bogus/);
+  });
+
+  test("json unknown command", async () => {
+    const result = await run(["deploy", "--json"]);
+    assert.equal(result.code, 2);
+    assert.match(JSON.parse(result.stdout).error.message, /unknown command "deploy"/);
+  });
+
+  test("json extra argument", async () => {
+    const result = await run(["plan", "fairing.yaml", "--json"]);
+    assert.equal(result.code, 2);
+    assert.match(JSON.parse(result.stdout).error.message, /-f FILE/);
+  });
+});
