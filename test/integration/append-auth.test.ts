@@ -146,3 +146,47 @@ for (const auth of ["htpasswd", "token"] as const) {
     }
   });
 }
+
+describe("append over https", () => {
+  let registry: TestRegistry | undefined;
+  let work = "";
+  const unavailable = registryUnavailableReason({ tls: true });
+
+  before(async () => {
+    if (unavailable) return;
+    registry = await startRegistry({ tls: true });
+    work = await makeTempDir("append-tls");
+  });
+
+  after(async () => {
+    await registry?.stop();
+    if (work) await removeDir(work);
+  });
+
+  for (const runtime of ["node", "deno", "bun"] as Runtime[]) {
+    test(`trusted CA from ${runtime}`, async (t) => {
+      if (!registry) return serviceUnavailable(t, unavailable!);
+      if (!cliCommand(runtime))
+        return serviceUnavailable(t, `${runtime} is not installed; run npm ci`);
+      const file = await writeProject(join(work, runtime), {
+        baseImage: "scratch",
+        registry: `${registry.host}/team`,
+        imageName: `tls-${runtime}`,
+      });
+      // Each runtime's way to trust an extra CA, read when the process starts.
+      const env: Record<string, string> =
+        runtime === "deno"
+          ? { DENO_CERT: registry.caFile! }
+          : { NODE_EXTRA_CA_CERTS: registry.caFile! };
+      const run = await runCliProcess(runtime, ["apply", "-f", file, "--json"], env);
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(run.stdout) as { image: string; upToDate: boolean };
+      assert.equal(result.upToDate, false);
+      assert.ok(result.image.startsWith(`${registry.host}/team/tls-${runtime}:`), result.image);
+
+      const untrusted = await runCliProcess(runtime, ["apply", "-f", file]);
+      assert.equal(untrusted.code, 1, untrusted.stderr);
+      assert.match(untrusted.stderr, /CA certificate/);
+    });
+  }
+});

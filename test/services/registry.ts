@@ -72,11 +72,7 @@ function base64url(data: Buffer | string): string {
   return Buffer.from(data).toString("base64url");
 }
 
-function makeCertificate(
-  dir: string,
-  name: string,
-  subjectAltName?: string,
-): { key: string; cert: string } {
+function makeCertificate(dir: string, name: string): { key: string; cert: string } {
   const key = join(dir, `${name}.key`);
   const cert = join(dir, `${name}.crt`);
   const args = [
@@ -94,9 +90,59 @@ function makeCertificate(
     "-subj",
     `/CN=fairing-test-${name}`,
   ];
-  if (subjectAltName) args.push("-addext", `subjectAltName=${subjectAltName}`);
   execFileSync("openssl", args, { stdio: "ignore" });
   return { key, cert };
+}
+
+/**
+ * Makes a CA (basicConstraints CA:TRUE) and a server certificate it signs for 127.0.0.1 and
+ * localhost (CA:FALSE, serverAuth). Deno's TLS stack rejects a self-signed CA certificate served
+ * as the server's own, so the registry gets the leaf and clients trust the CA.
+ */
+function makeServerCertificate(dir: string): { key: string; cert: string; ca: string } {
+  const ca = join(dir, "ca.crt");
+  const caKey = join(dir, "ca.key");
+  const key = join(dir, "tls.key");
+  const request = join(dir, "tls.csr");
+  const cert = join(dir, "tls.crt");
+  const extensions = join(dir, "tls.ext");
+  const quiet = { stdio: "ignore" } as const;
+  execFileSync(
+    "openssl",
+    [
+      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"],
+      ...["-keyout", caKey, "-out", ca, "-subj", "/CN=fairing-test-ca"],
+      ...["-addext", "basicConstraints=critical,CA:TRUE"],
+      ...["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    ],
+    quiet,
+  );
+  execFileSync(
+    "openssl",
+    [
+      ...["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", request],
+      ...["-subj", "/CN=fairing-test-registry"],
+    ],
+    quiet,
+  );
+  writeFileSync(
+    extensions,
+    [
+      "basicConstraints=CA:FALSE",
+      "keyUsage=digitalSignature,keyEncipherment",
+      "extendedKeyUsage=serverAuth",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    ].join("\n") + "\n",
+  );
+  execFileSync(
+    "openssl",
+    [
+      ...["x509", "-req", "-in", request, "-CA", ca, "-CAkey", caKey, "-CAcreateserial"],
+      ...["-days", "2", "-out", cert, "-extfile", extensions],
+    ],
+    quiet,
+  );
+  return { key, cert, ca };
 }
 
 /** Signs a JWT with RS256 and puts the signing certificate in the `x5c` header, as distribution 2.8 verifies it. */
@@ -233,12 +279,12 @@ export async function startRegistry(
 
   let caFile: string | undefined;
   if (options.tls) {
-    const ca = makeCertificate(dir, "tls", "IP:127.0.0.1,DNS:localhost");
-    caFile = ca.cert;
+    const server = makeServerCertificate(dir);
+    caFile = server.ca;
     lines.push(
       "  tls:",
-      `    certificate: ${JSON.stringify(ca.cert)}`,
-      `    key: ${JSON.stringify(ca.key)}`,
+      `    certificate: ${JSON.stringify(server.cert)}`,
+      `    key: ${JSON.stringify(server.key)}`,
     );
   }
 
