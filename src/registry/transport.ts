@@ -103,8 +103,9 @@ export class RegistryTransport {
     this.insecure = options.insecure ?? false;
     this.credentialOption = options.credential;
     this.logger = options.logger ?? silentLogger;
-    // On Node, node:http: the first global fetch loads undici and compiles its WebAssembly
-    // HTTP parser, which costs about 40 MiB of peak memory and 70 ms per process.
+    // On Node, node:http: on Node 20 the first global fetch loads undici and compiles its
+    // WebAssembly HTTP parser, about 40 MiB of peak memory and 70 ms per process. On Node 24
+    // node:http loads undici itself, and the two cost about the same.
     this.fetcher = options.fetch ?? nodeFetch() ?? globalThis.fetch.bind(globalThis);
     this.retries = options.retries ?? 3;
     this.retryDelayMs = options.retryDelayMs ?? 250;
