@@ -341,9 +341,10 @@ export class RegistryTransport {
 /** Builds the error for a registry that serves https this runtime cannot connect to. */
 function untrustedTls(https: string, cause: unknown): RegistryError {
   return new RegistryError(
-    `TLS connection to ${https} failed: ${describeCause(cause)}; the registry serves https, so ` +
-      `add its CA certificate to the trust store (NODE_EXTRA_CA_CERTS for Node and Bun, ` +
-      `DENO_CERT for Deno)`,
+    `TLS connection to ${https} failed: ${describeCause(cause)}; the registry serves https. ` +
+      `If this runtime does not trust its CA yet, add the CA certificate to the trust store ` +
+      `(NODE_EXTRA_CA_CERTS for Node and Bun, DENO_CERT for Deno); if it does, check the ` +
+      `registry's certificate against the error`,
     { method: "GET", path: "/v2/", status: 0, cause },
   );
 }
