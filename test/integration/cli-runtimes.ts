@@ -3,6 +3,8 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 
+import { main } from "../../src/cli/main.ts";
+
 export const REPO = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../..");
 const CLI = resolve(REPO, "src/cli/main.ts");
 
@@ -43,4 +45,15 @@ export async function runCliProcess(
       },
     );
   });
+}
+
+/** Runs the CLI in this process with `args` and returns its exit code and what it printed. */
+export async function runCliInProcess(args: string[]): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, {
+    stdout: (text) => void (stdout += text),
+    stderr: (text) => void (stderr += text),
+  });
+  return { code, stdout, stderr };
 }

@@ -10,22 +10,11 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { AppendBuilder } from "../../src/builders/append/builder.ts";
 import { BasePreProcessor } from "../../src/context/preprocessor.ts";
-import { main } from "../../src/cli/main.ts";
 import { makeTempDir, removeDir, which } from "../services/common.ts";
 import { writeBusyboxLayout } from "../services/images.ts";
-import { REPO } from "./cli-runtimes.ts";
+import { REPO, runCliInProcess } from "./cli-runtimes.ts";
 
 const execFileAsync = promisify(execFile);
-
-async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-  });
-  return { code, stdout, stderr };
-}
 
 describe("oci-layout output", () => {
   let work = "";
@@ -44,20 +33,20 @@ describe("oci-layout output", () => {
   });
 
   test("example builds reproducibly", async () => {
-    const first = await runCli(["apply", "-f", file, "--json"]);
+    const first = await runCliInProcess(["apply", "-f", file, "--json"]);
     assert.equal(first.code, 0, first.stderr);
     const one = JSON.parse(first.stdout) as { tag: string; digest: string; destination: string };
     assert.equal(one.destination, join(work, ".fairing/example-image"));
 
     await rm(one.destination, { recursive: true });
-    const second = await runCli(["apply", "-f", file, "--json"]);
+    const second = await runCliInProcess(["apply", "-f", file, "--json"]);
     assert.equal(second.code, 0, second.stderr);
     const two = JSON.parse(second.stdout) as { tag: string; digest: string; upToDate: boolean };
     assert.equal(two.upToDate, false, "the layout was removed, so it is written again");
     assert.equal(two.tag, one.tag);
     assert.equal(two.digest, one.digest);
 
-    const third = JSON.parse((await runCli(["apply", "-f", file, "--json"])).stdout) as {
+    const third = JSON.parse((await runCliInProcess(["apply", "-f", file, "--json"])).stdout) as {
       digest: string;
       upToDate: boolean;
     };
@@ -71,7 +60,7 @@ describe("oci-layout output", () => {
       if (process.env.CI === "true") assert.fail("skopeo is not installed (Debian package skopeo)");
       return t.skip("skopeo is not installed (Debian package skopeo)");
     }
-    const run = await runCli(["apply", "-f", file, "--json"]);
+    const run = await runCliInProcess(["apply", "-f", file, "--json"]);
     assert.equal(run.code, 0, run.stderr);
     const { tag, digest } = JSON.parse(run.stdout) as { tag: string; digest: string };
     const { stdout } = await execFileAsync("skopeo", [
@@ -85,7 +74,7 @@ describe("oci-layout output", () => {
   });
 
   test("plan shows steps and verdict", async () => {
-    const run = await runCli(["plan", "-f", file]);
+    const run = await runCliInProcess(["plan", "-f", file]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^image: fairing-job:[0-9a-f]{16}$/m);
     assert.match(run.stdout, /^up to date: (yes|no) \(/m);
@@ -107,9 +96,9 @@ describe("oci-layout output", () => {
         "output: { kind: oci-layout, path: out/image }",
       ].join("\n"),
     );
-    const first = await runCli(["apply", "-f", config, "--json"]);
+    const first = await runCliInProcess(["apply", "-f", config, "--json"]);
     assert.equal(first.code, 0, first.stderr);
-    const second = await runCli(["apply", "-f", config, "--json"]);
+    const second = await runCliInProcess(["apply", "-f", config, "--json"]);
     assert.equal(second.code, 0, second.stderr);
     const one = JSON.parse(first.stdout) as { tag: string };
     const two = JSON.parse(second.stdout) as { tag: string; upToDate: boolean };
@@ -118,7 +107,7 @@ describe("oci-layout output", () => {
   });
 
   test("corrupt layout blob rewritten", async () => {
-    const run = await runCli(["apply", "-f", file, "--json"]);
+    const run = await runCliInProcess(["apply", "-f", file, "--json"]);
     assert.equal(run.code, 0, run.stderr);
     const { digest } = JSON.parse(run.stdout) as { digest: string };
     const layout = join(work, ".fairing/example-image");
@@ -127,7 +116,7 @@ describe("oci-layout output", () => {
     ) as { layers: { digest: string }[] };
     await rm(join(layout, "blobs/sha256", manifest.layers[0]!.digest.slice(7)));
 
-    const again = await runCli(["apply", "-f", file, "--json"]);
+    const again = await runCliInProcess(["apply", "-f", file, "--json"]);
     assert.equal(again.code, 0, again.stderr);
     const result = JSON.parse(again.stdout) as { upToDate: boolean; digest: string };
     assert.equal(result.upToDate, false);
@@ -156,7 +145,7 @@ describe("oci-layout output", () => {
       ].join("\n"),
     );
     for (const command of ["validate", "plan"]) {
-      const run = await runCli([command, "-f", config]);
+      const run = await runCliInProcess([command, "-f", config]);
       assert.equal(run.code, 2, `${command}: ${run.stderr}`);
       assert.match(
         run.stderr,

@@ -1,18 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { main } from "../../../src/cli/main.ts";
-
-/** Runs the CLI in process and returns its exit code and what it printed. */
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-  });
-  return { code, stdout, stderr };
-}
+import { runCliInProcess as run } from "../../integration/cli-runtimes.ts";
 
 describe("cli usage errors", () => {
   test("unknown option exits 2", async () => {
