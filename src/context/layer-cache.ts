@@ -21,6 +21,8 @@ export interface CachedLayer {
   size: number;
   /** `sha256:<hex>` of the uncompressed tar. */
   diffID: string;
+  /** `registry/repository` the blob was last pushed to, where it can be mounted from. */
+  repository?: string;
 }
 
 /** What decides a layer's bytes besides its files. */
@@ -91,7 +93,12 @@ export class LayerCache {
   /** Records `layer` under `key`, as the newest record. */
   set(key: string, layer: CachedLayer): void {
     this.records.delete(key);
-    this.records.set(key, { digest: layer.digest, size: layer.size, diffID: layer.diffID });
+    this.records.set(key, {
+      digest: layer.digest,
+      size: layer.size,
+      diffID: layer.diffID,
+      ...(layer.repository ? { repository: layer.repository } : {}),
+    });
     while (this.records.size > MAX_RECORDS) {
       this.records.delete(this.records.keys().next().value!);
     }
@@ -125,6 +132,7 @@ function isRecord(value: unknown): value is [string, CachedLayer] {
     /^sha256:[0-9a-f]{64}$/.test(layer.digest) &&
     typeof layer.diffID === "string" &&
     /^sha256:[0-9a-f]{64}$/.test(layer.diffID) &&
-    typeof layer.size === "number"
+    typeof layer.size === "number" &&
+    (layer.repository === undefined || typeof layer.repository === "string")
   );
 }

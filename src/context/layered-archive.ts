@@ -12,7 +12,7 @@ import { silentLogger, type Logger } from "../log.ts";
 import { writeArchive, type ArchiveOptions, type ArchiveResult } from "./archive.ts";
 import { contextDigests } from "./digest.ts";
 import type { ContextEntry } from "./entries.ts";
-import { LayerCache, layerCacheKey } from "./layer-cache.ts";
+import { LayerCache, layerCacheKey, type CachedLayer } from "./layer-cache.ts";
 import { splitLayers, type LayerName } from "./layers.ts";
 import { archiveMtime } from "./tar.ts";
 
@@ -53,9 +53,12 @@ export interface WriteLayersOptions {
   layerCacheFile?: string;
   /**
    * Returns whether a blob built earlier can be used as it is, e.g. because the target
-   * repository already contains it. Without it no layer is reused.
+   * repository already contains it or it can be mounted from the repository it was pushed to.
+   * Without it no layer is reused.
    */
-  canReuse?: (digest: string) => Promise<boolean>;
+  canReuse?: (layer: CachedLayer) => Promise<boolean>;
+  /** `registry/repository` the layers go to, recorded with them for later mounts. */
+  repository?: string;
   /**
    * Opens a copy that receives each built layer's gzip bytes as they are produced, so an upload
    * overlaps compression, and no layer file is written. A copy that fails is cancelled and
@@ -95,9 +98,11 @@ export async function writeLayers(
   for (const [index, layer] of layers.entries()) {
     const key = cache ? layerCacheKey({ contextDigest: digests[index]!, level, mtime }) : "";
     const known = cache?.get(key);
-    if (known && options.canReuse && (await options.canReuse(known.digest))) {
+    if (known && options.canReuse && (await options.canReuse(known))) {
       logger.debug(`layer ${layer.name} unchanged: reusing ${known.digest}`);
-      built.push({ name: layer.name, ...known });
+      const { repository: _previous, ...blob } = known;
+      if (options.repository) cache?.set(key, { ...blob, repository: options.repository });
+      built.push({ name: layer.name, ...blob });
       continue;
     }
 
@@ -134,7 +139,10 @@ export async function writeLayers(
       `layer ${layer.name} ${result!.digest}: ${result!.size} bytes, diffID ${result!.diffID}`,
     );
     const record = { digest: result!.digest, size: result!.size, diffID: result!.diffID };
-    cache?.set(key, record);
+    cache?.set(key, {
+      ...record,
+      ...(options.repository ? { repository: options.repository } : {}),
+    });
     built.push({ name: layer.name, ...record, ...(file ? { file } : { streamed: true }) });
   }
 

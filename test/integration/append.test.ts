@@ -221,6 +221,37 @@ describe("append builder against a registry", () => {
     assert.equal(two.blobs.mounted, 0);
   });
 
+  test("renamed image mounts its layers", async (t) => {
+    if (!registry) return serviceUnavailable(t, unavailable!);
+    const dir = join(work, "renamed");
+    await mkdir(dir);
+    const settings = {
+      baseImage: `${registry.host}/base/busybox:1`,
+      registry: `${registry.host}/team`,
+    };
+    const file = await writeProject(dir, { ...settings, imageName: "before-rename" });
+    const first = await runCli(["apply", "-f", file, "--json"]);
+    assert.equal(first.code, 0, first.stderr);
+
+    // The same project under another name: the context layer is mounted from the repository
+    // the layer cache recorded, so only the image config is uploaded.
+    await writeProject(dir, { ...settings, imageName: "after-rename" });
+    const run = await runCli(["apply", "-f", file, "--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    const one = JSON.parse(first.stdout) as { digest: string };
+    const two = JSON.parse(run.stdout) as {
+      digest: string;
+      upToDate: boolean;
+      blobs: { uploaded: number; uploadedBytes: number };
+    };
+    assert.equal(two.upToDate, false);
+    assert.equal(two.digest, one.digest);
+    assert.equal(two.blobs.uploaded, 1, "only the config is uploaded");
+
+    const again = await runCli(["apply", "-f", file, "--json"]);
+    assert.equal((JSON.parse(again.stdout) as { upToDate: boolean }).upToDate, true);
+  });
+
   test("changed file gives a new tag", async (t) => {
     if (!registry) return serviceUnavailable(t, unavailable!);
     const dir = join(work, "changed");

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Config } from "../../config/types.ts";
+import type { CachedLayer } from "../../context/layer-cache.ts";
 import { writeLayers } from "../../context/layered-archive.ts";
 import { FairingError } from "../../errors.ts";
 import { appendLayers, type AppendedImage } from "../../image/append.ts";
@@ -14,6 +15,7 @@ import { writeDockerArchive, readDockerArchiveImage } from "../../image/docker-a
 import { findLayoutTag, writeOciLayout } from "../../image/layout.ts";
 import { pushImage, type PushStats } from "../../image/push.ts";
 import { silentLogger, type Logger } from "../../log.ts";
+import type { RegistryClient } from "../../registry/client.ts";
 import type { ImageConfig } from "../../registry/manifest.ts";
 import { formatReference, withDigest, type ImageReference } from "../../registry/reference.ts";
 import { digestCacheFile, inputsForApply } from "../../plan/inputs.ts";
@@ -166,6 +168,26 @@ async function checkUpToDate(
     reason: `${describeTarget(config, target)} is up to date`,
     digest: found.digest,
   };
+}
+
+/**
+ * Returns whether a layer built earlier is in the target repository, mounting it there from the
+ * repository it was last pushed to when that is on the same registry (a renamed image, or the
+ * same project pushed to a second repository), so its bytes are neither archived nor uploaded.
+ */
+async function reusableLayer(
+  client: RegistryClient,
+  target: ImageReference,
+  layer: CachedLayer,
+): Promise<boolean> {
+  if (await client.hasBlob(target.repository, layer.digest)) return true;
+  const prefix = `${target.registry}/`;
+  if (!layer.repository?.startsWith(prefix)) return false;
+  const from = layer.repository.slice(prefix.length);
+  if (from === target.repository) return false;
+  // A registry that refuses the mount (the blob is gone there, or no read access) only costs the
+  // upload the layer would have had anyway.
+  return await client.mountBlob(target.repository, layer.digest, from).catch(() => false);
 }
 
 /** Returns the first item `exists` rejects, checking a few at a time. */
@@ -342,7 +364,8 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
         // and a layer built now is uploaded while it is compressed.
         ...(client
           ? {
-              canReuse: (digest: string) => client.hasBlob(target.repository, digest),
+              repository: `${target.registry}/${target.repository}`,
+              canReuse: (layer: CachedLayer) => reusableLayer(client, target, layer),
               streamTo: () => client.startStreamingUpload(target.repository),
             }
           : {}),

@@ -31,6 +31,15 @@ describe("LayerCache", () => {
     assert.deepEqual(again.get(layerCacheKey(inputs)), layer);
   });
 
+  test("pushed repository reads back", async () => {
+    const file = join(dir, "b", "layers.json");
+    const cache = await LayerCache.open(file);
+    const pushed = { ...layer, repository: "registry.example:5000/team/app" };
+    cache.set(layerCacheKey(inputs), pushed);
+    await cache.save();
+    assert.deepEqual((await LayerCache.open(file)).get(layerCacheKey(inputs)), pushed);
+  });
+
   test("missing file is empty", async () => {
     const cache = await LayerCache.open(join(dir, "missing.json"));
     assert.equal(cache.get(layerCacheKey(inputs)), undefined);
