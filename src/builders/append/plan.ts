@@ -171,9 +171,9 @@ async function checkUpToDate(
 }
 
 /**
- * Returns whether a layer built earlier is in the target repository, mounting it there from the
- * repository it was last pushed to when that is on the same registry (a renamed image, or the
- * same project pushed to a second repository), so its bytes are neither archived nor uploaded.
+ * Returns whether a layer built earlier is in the target repository. When it is not, it is
+ * mounted from the repository it was last pushed to on the same registry (a renamed image, or
+ * the same project in a second repository), so its bytes are neither archived nor uploaded.
  */
 async function reusableLayer(
   client: RegistryClient,
