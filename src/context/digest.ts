@@ -12,15 +12,19 @@ import { InputError } from "../errors.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import {
   compareEntryPaths,
+  contextFileError,
+  openContextFile,
   rememberHashedStats,
   sameFileVersion,
   takeWalkedStats,
   type ContextEntry,
-  type WalkedStats,
+  type FileVersion,
 } from "./entries.ts";
-import { contextFileError, openContextFile } from "./tar.ts";
 
-/** How many files are hashed at the same time. */
+/**
+ * How many files are hashed at the same time. The reads are synchronous, so this overlaps the
+ * stat of files the walk did not record and the turns each hash gives the event loop.
+ */
 const PARALLEL_HASHES = 8;
 /** Bytes read from a file at a time, into a buffer that each hash in flight reuses. */
 const READ_CHUNK = 256 * 1024;
@@ -133,10 +137,9 @@ async function hashFile(
   if (!entry.source) {
     throw new InputError(`context entry ${entry.path} is a file without a source path`);
   }
-  const source = entry.source;
   const info =
     takeWalkedStats(entry) ??
-    (await stat(source).catch((error: unknown) => {
+    (await stat(entry.source).catch((error: unknown) => {
       throw contextFileError(entry, error, "hashed");
     }));
   if (info.size !== entry.size) {
@@ -187,11 +190,11 @@ const freeBuffers: Uint8Array[] = [];
  * The reads are synchronous, because asynchronous ones cost a thread-pool round trip per
  * 256 KiB: a cold digest of the bench corpus took 235 ms with them, 170 ms without.
  */
-async function hashContent(entry: ContextEntry): Promise<{ sha256: string; stats: WalkedStats }> {
+async function hashContent(entry: ContextEntry): Promise<{ sha256: string; stats: FileVersion }> {
   const hash = createHash("sha256");
   const fd = openContextFile(entry, "hashed");
   const buffer = freeBuffers.pop() ?? new Uint8Array(READ_CHUNK);
-  let stats: WalkedStats;
+  let stats: FileVersion;
   let total = 0;
   let rewritten = false;
 

@@ -76,9 +76,8 @@ export async function* gzipParallel(
     options.onBlock?.(block);
     crc = crc32(block, crc);
     length = (length + block.length) % 0x100000000;
-    const entropy = sampledEntropy(block);
     const deflated =
-      level === 0 || entropy > STORE_ENTROPY_BITS
+      level === 0 || looksRandom(block)
         ? Promise.resolve(storedBlocks(block, last))
         : deflateBlock(block, level, previousTail, last);
     // The failure surfaces when the block's turn comes; until then it must not count as
@@ -261,15 +260,7 @@ function joinTail(tail: Uint8Array | undefined, block: Uint8Array): Uint8Array {
  * of every 16th 1 KiB-aligned run of bytes, up to `SAMPLE_BYTES`, above `STORE_ENTROPY_BITS`.
  */
 export function looksRandom(block: Uint8Array): boolean {
-  return sampledEntropy(block) > STORE_ENTROPY_BITS;
-}
-
-/**
- * Returns the order-0 entropy in bits per byte of a fixed sample of `block` (see `looksRandom`),
- * or -1 for a block shorter than the sample.
- */
-function sampledEntropy(block: Uint8Array): number {
-  if (block.length < SAMPLE_BYTES) return -1;
+  if (block.length < SAMPLE_BYTES) return false;
   const counts = new Uint32Array(256);
   const stride = Math.floor(block.length / (SAMPLE_BYTES / 1024)) & ~1023;
   let sampled = 0;
@@ -283,7 +274,7 @@ function sampledEntropy(block: Uint8Array): number {
     const p = count / sampled;
     entropy -= p * Math.log2(p);
   }
-  return entropy;
+  return entropy > STORE_ENTROPY_BITS;
 }
 
 const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;

@@ -100,9 +100,14 @@ export async function writeLayers(
     const known = cache?.get(key);
     if (known && options.canReuse && (await options.canReuse(known))) {
       logger.debug(`layer ${layer.name} unchanged: reusing ${known.digest}`);
-      const { repository: _previous, ...blob } = known;
-      if (options.repository) cache?.set(key, { ...blob, repository: options.repository });
-      built.push({ name: layer.name, ...blob });
+      // The blob is now in this repository too, where the next build can mount it from.
+      if (options.repository) cache?.set(key, { ...known, repository: options.repository });
+      built.push({
+        name: layer.name,
+        digest: known.digest,
+        size: known.size,
+        diffID: known.diffID,
+      });
       continue;
     }
 
@@ -121,24 +126,26 @@ export async function writeLayers(
       return undefined;
     });
 
-    let result: ArchiveResult | undefined;
-    if (copy) {
-      result = await streamLayer(layer.entries, copy, archiveOptions).catch((error: unknown) => {
-        if (!(error instanceof CopyFailed)) throw error;
-        logger.debug(
-          `layer ${layer.name}: streaming copy dropped: ${describe(error.cause)}; archiving it into a file`,
-        );
-        return undefined;
-      });
+    let file: string | undefined;
+    let result = copy
+      ? await streamLayer(layer.entries, copy, archiveOptions).catch((error: unknown) => {
+          if (!(error instanceof CopyFailed)) throw error;
+          logger.debug(
+            `layer ${layer.name}: streaming copy dropped: ${describe(error.cause)}; archiving it into a file`,
+          );
+          return undefined;
+        })
+      : undefined;
+    if (!result) {
+      // Without a copy, or after a failed one, the layer goes into a file the caller uploads.
+      // The archive is deterministic, so a second pass gives the bytes the copy would have had.
+      file = join(options.dir, `${layer.name}.tar.gz`);
+      result = await writeArchive(layer.entries, createWriteStream(file), archiveOptions);
     }
-    // Without a copy, or after a failed one, the layer goes into a file the caller uploads.
-    // The archive is deterministic, so a second pass gives the bytes the copy would have had.
-    const file = result ? undefined : join(options.dir, `${layer.name}.tar.gz`);
-    if (file) result = await writeArchive(layer.entries, createWriteStream(file), archiveOptions);
     logger.debug(
-      `layer ${layer.name} ${result!.digest}: ${result!.size} bytes, diffID ${result!.diffID}`,
+      `layer ${layer.name} ${result.digest}: ${result.size} bytes, diffID ${result.diffID}`,
     );
-    const record = { digest: result!.digest, size: result!.size, diffID: result!.diffID };
+    const record = { digest: result.digest, size: result.size, diffID: result.diffID };
     cache?.set(key, {
       ...record,
       ...(options.repository ? { repository: options.repository } : {}),

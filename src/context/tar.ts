@@ -4,10 +4,10 @@
  * a size of 8 GiB or more. Owner, group, user names and times are fixed, so the same entries
  * give the same bytes on every machine and runtime.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync } from "node:fs";
 
 import { InputError } from "../errors.ts";
-import { hashedStatsOf, sameFileVersion, type ContextEntry } from "./entries.ts";
+import { hashedStatsOf, openContextFile, sameFileVersion, type ContextEntry } from "./entries.ts";
 
 const BLOCK = 512;
 const READ_CHUNK = 256 * 1024;
@@ -20,8 +20,8 @@ export interface TarOptions {
   /** Modification time of every entry, in seconds since the epoch. Default: `archiveMtime()`. */
   mtime?: number;
   /**
-   * Reads large files into one buffer that is filled again for the next read, so a yielded chunk
-   * is valid only until the next chunk is requested. For consumers that copy or hash each chunk
+   * Reads files into one buffer that is filled again for the next read, so a yielded chunk is
+   * valid only until the next chunk is requested. For consumers that copy or hash each chunk
    * at once; a consumer that queues chunks (a stream piped to a socket) must leave it off.
    */
   reuseBuffers?: boolean;
@@ -280,45 +280,6 @@ function* fileContent(entry: ContextEntry, reused: Uint8Array | undefined): Gene
   } finally {
     closeSync(fd);
   }
-}
-
-/**
- * Opens a context file for reading, turning a file that is gone or unreadable into an
- * `InputError` that names it (see `contextFileError`).
- */
-export function openContextFile(entry: ContextEntry, purpose: string): number {
-  try {
-    return openSync(entry.source!, "r");
-  } catch (error) {
-    throw contextFileError(entry, error, purpose);
-  }
-}
-
-/**
- * Returns the `InputError` for a context file that failed to open or stat after the context was
- * collected: deleted, unreadable, or another failure. `purpose` completes "cannot be ...", e.g.
- * "archived".
- */
-export function contextFileError(entry: ContextEntry, error: unknown, purpose: string): InputError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const file = `file ${entry.source} (context path ${entry.path})`;
-  if (code === "ENOENT") {
-    return new InputError(
-      `${file} was deleted after the context was collected. Run the build again`,
-      {
-        cause: error,
-      },
-    );
-  }
-  if (code === "EACCES" || code === "EPERM") {
-    return new InputError(
-      `${file} is not readable by this user. Fix its permissions or add it to .dockerignore`,
-      { cause: error },
-    );
-  }
-  return new InputError(`${file} cannot be ${purpose}: ${(error as Error).message}`, {
-    cause: error,
-  });
 }
 
 function sizeChanged(entry: ContextEntry, found: string): InputError {

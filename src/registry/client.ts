@@ -526,14 +526,14 @@ export class RegistryClient {
       repository,
     };
     let ending = false;
-    const response = this.transport.send(spec);
+    const responded = this.transport.send(spec);
     // A request that fails, or a registry that responds before the body ended, stops the
     // producer: its next write rejects instead of waiting for a reader that is gone.
-    response.then(
-      (early) => {
+    responded.then(
+      (response) => {
         if (!ending) {
           void writer.abort(
-            new Error(`the registry responded ${early.status} before the upload ended`),
+            new Error(`the registry responded ${response.status} before the upload ended`),
           );
         }
       },
@@ -554,17 +554,17 @@ export class RegistryClient {
         }
         ending = true;
         await writer.close();
-        const answer = await response;
-        if (answer.status !== 202) throw await this.transport.fail(spec, answer);
-        await answer.body?.cancel().catch(() => {});
-        const reported = parseRangeEnd(answer.headers.get("range"));
+        const response = await responded;
+        if (response.status !== 202) throw await this.transport.fail(spec, response);
+        await response.body?.cancel().catch(() => {});
+        const reported = parseRangeEnd(response.headers.get("range"));
         if (reported !== undefined && reported !== sent - 1) {
           throw this.invalid(
             spec,
             `the registry reports ${reported + 1} bytes received, sent ${sent}`,
           );
         }
-        const next = answer.headers.get("location");
+        const next = response.headers.get("location");
         if (next) location = await this.transport.resolve(next);
         await this.completeUpload(repository, location, digest, new Uint8Array(0));
         return { size: sent };
@@ -572,7 +572,7 @@ export class RegistryClient {
       cancel: async () => {
         ending = true;
         await writer.abort(new Error("the upload was cancelled")).catch(() => {});
-        await response.then((answer) => answer.body?.cancel()).catch(() => {});
+        await responded.then((response) => response.body?.cancel()).catch(() => {});
         await this.cancelUpload(repository, location);
       },
     };

@@ -241,6 +241,8 @@ export class RegistryTransport {
     const path = urlPath(url);
     let authRetried = false;
 
+    // A streamed body is read by the first attempt, so it is never sent twice.
+    const canResend = !spec.stream;
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { ...spec.headers };
       const authorization = await this.authorization(spec.scopes);
@@ -256,7 +258,7 @@ export class RegistryTransport {
           ...(spec.stream ? { duplex: "half" } : {}),
         } as RequestInit);
       } catch (error) {
-        if (spec.retrySafe && !spec.stream && attempt < this.retries) {
+        if (spec.retrySafe && canResend && attempt < this.retries) {
           this.logger.warn(
             `${spec.method} ${path} on ${this.registry} failed (${describeCause(error)}); retry ${attempt + 1} of ${this.retries}`,
           );
@@ -273,7 +275,6 @@ export class RegistryTransport {
 
       // A 401 with a challenge means the cached auth is stale or was never sent: retry once
       // with auth built from the new challenge. The retry does not count against `retries`.
-      const canResend = !spec.stream;
       if (
         response.status === 401 &&
         canResend &&

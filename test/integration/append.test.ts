@@ -238,15 +238,15 @@ describe("append builder against a registry", () => {
     await writeProject(dir, { ...settings, imageName: "after-rename" });
     const run = await runCli(["apply", "-f", file, "--json"]);
     assert.equal(run.code, 0, run.stderr);
-    const one = JSON.parse(first.stdout) as { digest: string };
-    const two = JSON.parse(run.stdout) as {
+    const before = JSON.parse(first.stdout) as { digest: string };
+    const renamed = JSON.parse(run.stdout) as {
       digest: string;
       upToDate: boolean;
       blobs: { uploaded: number; uploadedBytes: number };
     };
-    assert.equal(two.upToDate, false);
-    assert.equal(two.digest, one.digest);
-    assert.equal(two.blobs.uploaded, 1, "only the config is uploaded");
+    assert.equal(renamed.upToDate, false);
+    assert.equal(renamed.digest, before.digest);
+    assert.equal(renamed.blobs.uploaded, 1, "only the config is uploaded");
 
     const again = await runCli(["apply", "-f", file, "--json"]);
     assert.equal((JSON.parse(again.stdout) as { upToDate: boolean }).upToDate, true);

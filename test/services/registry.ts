@@ -107,6 +107,8 @@ function makeServerCertificate(dir: string): { key: string; cert: string; ca: st
   const cert = join(dir, "tls.crt");
   const extensions = join(dir, "tls.ext");
   const quiet = { stdio: "ignore" } as const;
+
+  // The CA, self-signed.
   execFileSync(
     "openssl",
     [
@@ -117,6 +119,8 @@ function makeServerCertificate(dir: string): { key: string; cert: string; ca: st
     ],
     quiet,
   );
+
+  // The server's key and certificate request, then the certificate the CA signs.
   execFileSync(
     "openssl",
     [
@@ -142,6 +146,7 @@ function makeServerCertificate(dir: string): { key: string; cert: string; ca: st
     ],
     quiet,
   );
+
   return { key, cert, ca };
 }
 

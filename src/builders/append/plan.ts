@@ -316,11 +316,12 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
   // Inputs and checks taken over from a plan made moments ago report the time they took then,
   // so the steps account for the walk, the hashing and the registry checks.
   if (planned) {
-    for (const step of steps) {
-      const then =
-        step.name === "collect-context" ? inputs.collectMilliseconds : planned.milliseconds;
-      step.milliseconds = Math.max(step.milliseconds, then ?? 0);
-    }
+    const [collectStep, resolveStep] = steps;
+    collectStep!.milliseconds = Math.max(
+      collectStep!.milliseconds,
+      inputs.collectMilliseconds ?? 0,
+    );
+    resolveStep!.milliseconds = Math.max(resolveStep!.milliseconds, planned.milliseconds);
   }
   const destination =
     config.output.kind === "registry"
