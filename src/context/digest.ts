@@ -45,6 +45,14 @@ export interface ContextDigestOptions {
   cacheFile?: string;
   /** Receives a warning when the cache file cannot be written. Default `silentLogger`. */
   logger?: Logger;
+  /**
+   * Content sha256 of entries hashed earlier in this process, e.g. by the plan an apply runs:
+   * their files are neither stat'ed nor looked up in the cache again, which is safe because the
+   * archive checks each file against the stat fields it had when it was hashed. The map receives
+   * the hash of every other file entry. When it holds every file entry, the cache file is
+   * neither read nor written.
+   */
+  contentHashes?: Map<ContextEntry, string>;
 }
 
 interface CacheRecord {
@@ -84,12 +92,26 @@ export async function contextDigests(
   groups: readonly (readonly ContextEntry[])[],
   options: ContextDigestOptions = {},
 ): Promise<string[]> {
-  const cache = options.cacheFile ? await readCache(options.cacheFile) : {};
+  const known = options.contentHashes ?? new Map<ContextEntry, string>();
+  const cacheFile = groups.every((entries) =>
+    entries.every((entry) => entry.type !== "file" || known.has(entry)),
+  )
+    ? undefined
+    : options.cacheFile;
+  const cache = cacheFile ? await readCache(cacheFile) : {};
   const updated: Record<string, CacheRecord> = {};
   const hashes = new Map<ContextEntry, Promise<string>>();
   const contentHash = (entry: ContextEntry): Promise<string> => {
+    const sha256 = known.get(entry);
+    if (sha256 !== undefined) return Promise.resolve(sha256);
     let hash = hashes.get(entry);
-    if (!hash) hashes.set(entry, (hash = hashFile(entry, cache, updated)));
+    if (!hash) {
+      hash = hashFile(entry, cache, updated).then((hex) => {
+        known.set(entry, hex);
+        return hex;
+      });
+      hashes.set(entry, hash);
+    }
     return hash;
   };
 
@@ -116,12 +138,12 @@ export async function contextDigests(
     digests.push(`sha256:${listing.digest("hex")}`);
   }
 
-  if (options.cacheFile && !sameRecords(cache, updated)) {
+  if (cacheFile && !sameRecords(cache, updated)) {
     // The digest is correct without the cache, so a read-only project only loses the speed-up.
-    await writeCache(options.cacheFile, updated).catch((error: unknown) => {
+    await writeCache(cacheFile, updated).catch((error: unknown) => {
       const reason = error instanceof Error ? error.message : String(error);
       (options.logger ?? silentLogger).warn(
-        `could not write the context hash cache ${options.cacheFile}: ${reason}`,
+        `could not write the context hash cache ${cacheFile}: ${reason}`,
       );
     });
   }

@@ -49,6 +49,8 @@ export interface WriteLayersOptions {
   mtime?: number;
   /** The content hash cache `contextDigest` uses, so unchanged files are not read. */
   digestCacheFile?: string;
+  /** Content sha256 of entries hashed earlier in this process (see `ContextDigestOptions`). */
+  contentHashes?: Map<ContextEntry, string>;
   /** The file recording layers built earlier; without it every layer is built. */
   layerCacheFile?: string;
   /**
@@ -89,7 +91,11 @@ export async function writeLayers(
   const digests = cache
     ? await contextDigests(
         layers.map((layer) => layer.entries),
-        options.digestCacheFile ? { cacheFile: options.digestCacheFile, logger } : { logger },
+        {
+          logger,
+          ...(options.digestCacheFile ? { cacheFile: options.digestCacheFile } : {}),
+          ...(options.contentHashes ? { contentHashes: options.contentHashes } : {}),
+        },
       )
     : [];
 

@@ -137,8 +137,10 @@ export function targetReference(config: Config, tag: string): ImageReference {
 export async function collectInputs(config: Config, options: RunOptions = {}): Promise<PlanInputs> {
   const started = performance.now();
   const { preprocessor, entries } = await collectContext(config, options);
+  const contentHashes = new Map<ContextEntry, string>();
   const digest = await contextDigest(entries, {
     cacheFile: digestCacheFile(config.root),
+    contentHashes,
     ...(options.logger ? { logger: options.logger } : {}),
   });
   const buildKey = autoTag(digest, await imageSettings(config, preprocessor));
@@ -148,6 +150,7 @@ export async function collectInputs(config: Config, options: RunOptions = {}): P
     preprocessor,
     entries,
     contextDigest: digest,
+    contentHashes,
     buildKey,
     tag,
     target: targetReference(config, tag),
@@ -216,11 +219,13 @@ export async function inputsForApply(
   if (remembered && Date.now() - remembered.plannedAt < FRESH_PLAN_MS) {
     inputs = remembered.inputs;
   } else if (remembered) {
+    const contentHashes = new Map<ContextEntry, string>();
     const digest = await contextDigest(remembered.inputs.entries, {
       cacheFile: digestCacheFile(plan.config.root),
+      contentHashes,
       ...(options.logger ? { logger: options.logger } : {}),
     });
-    inputs = { ...remembered.inputs, contextDigest: digest };
+    inputs = { ...remembered.inputs, contextDigest: digest, contentHashes };
   } else {
     inputs = await collectInputs(plan.config, options);
   }

@@ -18,6 +18,11 @@ export interface PlanInputs {
   entries: ContextEntry[];
   contextDigest: string;
   /**
+   * Content sha256 of each file entry, computed (or confirmed through the digest cache) when
+   * `contextDigest` was, so the archive step does not stat or look up the files again.
+   */
+  contentHashes: Map<ContextEntry, string>;
+  /**
    * Hash of the context digest and every setting that changes the image; `tag: auto` uses it as
    * the tag, and builders store it in the image so a fixed tag is rebuilt when a setting changes.
    */

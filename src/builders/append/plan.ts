@@ -360,6 +360,7 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
         pathPrefix: inputs.preprocessor.pathPrefix,
         level: builder?.compressionLevel ?? 6,
         digestCacheFile: cacheFile,
+        contentHashes: inputs.contentHashes,
         layerCacheFile: cacheFile.replace(/digests-([^/]+)\.json$/, "layers-$1.json"),
         // A layer built earlier is reused only when the target repository already has its blob,
         // and a layer built now is uploaded while it is compressed.

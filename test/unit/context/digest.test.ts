@@ -1,4 +1,4 @@
-import { chmod, mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -122,6 +122,30 @@ describe("contextDigest", () => {
     const after = await stat(cacheFile);
     assert.equal(after.ino, before.ino);
     assert.equal(after.mtimeMs, before.mtimeMs);
+  });
+
+  test("known content hashes skip the files and the cache", async () => {
+    const { root, entries } = await project(files);
+    const cacheFile = join(base, `known-${counter++}.json`);
+    const contentHashes = new Map<ContextEntry, string>();
+    const digest = await contextDigest(entries, { cacheFile, contentHashes });
+    assert.equal(contentHashes.size, 3);
+    for (const hash of contentHashes.values()) assert.match(hash, /^[0-9a-f]{64}$/);
+
+    // With every file known, neither the files nor the cache are looked at again: a removed
+    // file and a removed cache go unnoticed (the archive checks the files), and no cache is
+    // written.
+    await rm(cacheFile);
+    await rm(join(root, "data/a.csv"));
+    assert.equal(await contextDigest(entries, { cacheFile, contentHashes }), digest);
+    await assert.rejects(stat(cacheFile), { code: "ENOENT" });
+
+    // A file entry the map lacks is hashed and added.
+    contentHashes.delete(entries.find((entry) => entry.path.endsWith("data/a.csv"))!);
+    await assert.rejects(contextDigest(entries, { cacheFile, contentHashes }), InputError);
+    await writeFile(join(root, "data/a.csv"), "1,2\n");
+    assert.equal(await contextDigest(entries, { cacheFile, contentHashes }), digest);
+    assert.equal(contentHashes.size, 3);
   });
 
   test("cache miss on mtime change", async () => {
