@@ -5,8 +5,8 @@
  * the file reads.
  */
 import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { Readable, type Writable } from "node:stream";
+import { finished, pipeline } from "node:stream/promises";
 
 import { InputError } from "../errors.ts";
 import type { ContextEntry } from "./entries.ts";
@@ -38,6 +38,13 @@ export interface ArchiveOptions {
    * or aborted (web streams).
    */
   signal?: AbortSignal;
+  /**
+   * Tells that the sink is done with each chunk when its write completes (the callback of a
+   * Node stream's `write`, the promise of a web stream writer's `write`) and keeps no reference
+   * to it. The archive then writes one chunk at a time and reuses the memory of stored blocks
+   * for later output. Default false.
+   */
+  sinkReleasesChunks?: boolean;
 }
 
 /**
@@ -69,6 +76,7 @@ export async function writeArchive(
   const gzip = hashChunks(
     gzipParallel(tar, {
       level,
+      reuseOutput: options.sinkReleasesChunks ?? false,
       onBlock: (block) => {
         uncompressed.update(block);
         uncompressedSize += block.length;
@@ -83,7 +91,12 @@ export async function writeArchive(
   const source = Readable.from(gzip, { highWaterMark: 1 });
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
 
-  if (isWebWritable(sink)) {
+  if (options.sinkReleasesChunks) {
+    // No stream in between: it would read the next chunk while the sink still has this one.
+    await (isWebWritable(sink)
+      ? writeToWebStream(gzip, sink, options.signal)
+      : writeToNodeStream(gzip, sink as Writable, options.signal));
+  } else if (isWebWritable(sink)) {
     await pipeline(
       source,
       (chunks: AsyncIterable<Uint8Array>) => writeToWebStream(chunks, sink, options.signal),
@@ -135,23 +148,64 @@ function isWebWritable(
   return typeof (sink as WritableStream<Uint8Array>).getWriter === "function";
 }
 
-/** Writes chunks to a web stream, waiting for `ready` between writes, then closes it. */
+/**
+ * Writes chunks to a web stream, each once the write before it has completed, then closes it.
+ * On a failure or an abort the stream is aborted.
+ */
 async function writeToWebStream(
   chunks: AsyncIterable<Uint8Array>,
   sink: WritableStream<Uint8Array>,
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const writer = sink.getWriter();
+  const onAbort = () => void writer.abort(signal!.reason).catch(() => {});
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
     for await (const chunk of chunks) {
+      signal?.throwIfAborted();
       await writer.ready;
       await writer.write(chunk);
     }
+    signal?.throwIfAborted();
     await writer.close();
   } catch (error) {
     await writer.abort(signal?.reason ?? error).catch(() => {});
-    throw error;
+    throw signal?.aborted ? signal.reason : error;
   } finally {
+    signal?.removeEventListener("abort", onAbort);
     writer.releaseLock();
+  }
+}
+
+/**
+ * Writes chunks to a Node stream, each once the stream has called back for the one before,
+ * then ends it and waits until it has finished. On a failure or an abort the stream is
+ * destroyed, as `pipeline` does.
+ */
+async function writeToNodeStream(
+  chunks: AsyncIterable<Uint8Array>,
+  sink: Writable,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  // Errors reach the write callbacks and `finished`; without a listener they would also be
+  // thrown as uncaught 'error' events.
+  sink.on("error", () => {});
+  const onAbort = () => sink.destroy(signal!.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    for await (const chunk of chunks) {
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve, reject) => {
+        sink.write(chunk, (error) => (error ? reject(error) : resolve()));
+      });
+    }
+    signal?.throwIfAborted();
+    sink.end();
+    await finished(sink);
+  } catch (error) {
+    sink.destroy();
+    throw signal?.aborted ? signal.reason : error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
 }

@@ -41,6 +41,13 @@ export interface ParallelGzipOptions {
    * input. The block is valid only during the call.
    */
   onBlock?: (block: Uint8Array) => void;
+  /**
+   * Frames stored blocks into one buffer that is reused, instead of a new buffer per block: a
+   * yielded chunk is then valid only until the consumer asks for the next one. Without it every
+   * chunk stays valid, and a context of model files leaves one garbage buffer per 512 KiB, which
+   * the garbage collector frees late.
+   */
+  reuseOutput?: boolean;
 }
 
 /**
@@ -60,14 +67,26 @@ export async function* gzipParallel(
   let crc = 0;
   let length = 0;
   let previousTail: Uint8Array | undefined;
-  const inFlight: { block: Uint8Array; deflated: Promise<Uint8Array> }[] = [];
+  // The last 32 KiB of each block, the next block's dictionary, go into a ring of buffers
+  // allocated once. A slot is written again only when the block that read it as its dictionary
+  // has finished, because no more than `concurrency` blocks are in flight.
+  const tails = Array.from({ length: concurrency + 1 }, () => new Uint8Array(WINDOW));
+  let blockCount = 0;
+  // A block without a deflate promise is stored: it is framed when its turn comes.
+  const inFlight: { block: Uint8Array; last: boolean; deflated?: Promise<Uint8Array> }[] = [];
   let pending: Uint8Array | undefined;
   // Blocks whose deflate finished are filled again, so memory stays at a few blocks and the
   // garbage collector has little to do.
   const free: Uint8Array[] = [];
+  let frame: Uint8Array | undefined;
   const finishOldest = async () => {
-    const { block, deflated } = inFlight.shift()!;
-    const output = await deflated;
+    const { block, last, deflated } = inFlight.shift()!;
+    let output: Uint8Array;
+    if (deflated) output = await deflated;
+    else if (options.reuseOutput) {
+      frame ??= new Uint8Array(storedCapacity(blockSize));
+      output = storedBlocks(block, last, frame);
+    } else output = storedBlocks(block, last);
     if (block.length === blockSize) free.push(block);
     return output;
   };
@@ -76,16 +95,21 @@ export async function* gzipParallel(
     options.onBlock?.(block);
     crc = crc32(block, crc);
     length = (length + block.length) % 0x100000000;
-    const deflated =
-      level === 0 || looksRandom(block)
-        ? Promise.resolve(storedBlocks(block, last))
-        : deflateBlock(block, level, previousTail, last);
-    // The failure surfaces when the block's turn comes; until then it must not count as
-    // unhandled, and it must not either when the consumer stops reading early.
-    deflated.catch(() => {});
-    inFlight.push({ block, deflated });
-    // A copy, because the block is refilled once its deflate finishes.
-    previousTail = joinTail(previousTail, block);
+    if (level === 0 || looksRandom(block)) {
+      inFlight.push({ block, last });
+    } else {
+      const deflated = deflateBlock(block, level, previousTail, last);
+      // The failure surfaces when the block's turn comes; until then it must not count as
+      // unhandled, and it must not either when the consumer stops reading early.
+      deflated.catch(() => {});
+      inFlight.push({ block, last, deflated });
+    }
+    // A copy, because the block is refilled once its deflate finishes. Only the last block can
+    // be shorter than the window, and no block follows it.
+    if (block.length >= WINDOW) {
+      previousTail = tails[blockCount++ % tails.length]!;
+      previousTail.set(block.subarray(block.length - WINDOW));
+    }
   };
 
   const blocks = fixedBlocks(source, blockSize, () => free.pop() ?? new Uint8Array(blockSize));
@@ -121,9 +145,12 @@ const MAX_STORED = 65535;
  * ended on a byte boundary, so the pieces continue the stream. Only the last piece of the last
  * block is final; an empty last block becomes one empty final stored block.
  */
-export function storedBlocks(block: Uint8Array, last: boolean): Uint8Array {
+export function storedBlocks(
+  block: Uint8Array,
+  last: boolean,
+  out: Uint8Array = new Uint8Array(storedCapacity(block.length)),
+): Uint8Array {
   const pieces = Math.max(1, Math.ceil(block.length / MAX_STORED));
-  const out = new Uint8Array(block.length + pieces * 5);
   let offset = 0;
   for (let piece = 0; piece < pieces; piece++) {
     const start = piece * MAX_STORED;
@@ -136,7 +163,24 @@ export function storedBlocks(block: Uint8Array, last: boolean): Uint8Array {
     out.set(block.subarray(start, start + size), offset + 5);
     offset += 5 + size;
   }
-  return out;
+  return out.subarray(0, offset);
+}
+
+/**
+ * Returns the output buffer size for a block of `length` bytes: zlib's deflateBound plus margin,
+ * so one buffer holds the whole deflated block.
+ */
+function outputCapacity(length: number): number {
+  return length + (length >> 10) + 1024;
+}
+
+/**
+ * Returns the buffer size for the stored blocks of `length` bytes: the size zlib's output
+ * buffers have, so the allocator can hand the memory of one kind of output to the other once it
+ * is freed, and at least the data and a 5-byte header per 64 KiB.
+ */
+function storedCapacity(length: number): number {
+  return Math.max(outputCapacity(length), length + Math.max(1, Math.ceil(length / MAX_STORED)) * 5);
 }
 
 /** Deflates one block; all blocks but the last end with a sync flush, the last one finishes. */
@@ -151,8 +195,9 @@ function deflateBlock(
     finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
     // One output buffer that fits the whole deflated block (zlib's deflateBound plus margin):
     // with the default 16 KiB, Node returns to the main thread after every 16 KiB of output.
-    // Buffers sized to the block's expected compressed size made the corpus archive slower.
-    chunkSize: block.length + (block.length >> 10) + 1024,
+    // Buffers sized to the block's expected compressed size made the corpus archive slower, and
+    // their varying sizes left the allocator's heap fragmented.
+    chunkSize: outputCapacity(block.length),
   };
   const primed = dictionary && dictionary.length > 0 ? dictionary : undefined;
   if (primed && !dictionarySupported()) return deflatePrimed(block, options, primed);
@@ -244,15 +289,6 @@ async function* fixedBlocks(
     }
   }
   if (filled > 0) yield block.subarray(0, filled);
-}
-
-/** Returns a copy of the last 32 KiB of `tail` followed by `block`. */
-function joinTail(tail: Uint8Array | undefined, block: Uint8Array): Uint8Array {
-  if (block.length >= WINDOW) return block.slice(block.length - WINDOW);
-  const joined = new Uint8Array((tail?.length ?? 0) + block.length);
-  if (tail) joined.set(tail);
-  joined.set(block, tail?.length ?? 0);
-  return joined.length > WINDOW ? joined.slice(joined.length - WINDOW) : joined;
 }
 
 /**

@@ -31,6 +31,10 @@ export interface BuiltLayer {
 
 /** A second destination for a layer's gzip bytes while they are written, e.g. a registry upload. */
 export interface LayerCopy {
+  /**
+   * Takes the next bytes. Resolves once the copy is done with `data` (sent or copied): the
+   * archive reuses that memory for later bytes.
+   */
   write(data: Uint8Array): Promise<void>;
   /** Commits the copy as the blob `digest`; rejects when what it received has another digest. */
   finish(digest: string): Promise<unknown>;
@@ -196,7 +200,7 @@ async function streamLayer(
     },
   });
   try {
-    const result = await writeArchive(entries, sink, options);
+    const result = await writeArchive(entries, sink, { ...options, sinkReleasesChunks: true });
     await copy.finish(result.digest).catch((error: unknown) => {
       throw new CopyFailed(error);
     });

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { FairingError, RegistryError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { repositoryScope } from "./auth.ts";
+import { ChunkHandOff } from "./hand-off.ts";
 import { ALL_MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST } from "./manifest.ts";
 import { isValidDigest } from "./reference.ts";
 import {
@@ -513,14 +514,14 @@ export class RegistryClient {
     const started = await this.startUpload(repository);
     if (started.mounted) throw new FairingError("a streaming upload cannot be a mount");
     let location = started.location;
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-    const writer = writable.getWriter();
+    const body = new ChunkHandOff();
+    const copyChunks = !this.transport.releasesBodyChunks;
     const spec: RequestSpec = {
       method: "PATCH",
       url: location,
       scopes: [repositoryScope(repository, ["pull", "push"])],
       headers: { "Content-Type": "application/octet-stream" },
-      stream: readable,
+      stream: body.readable,
       retrySafe: false,
       subject: "upload",
       repository,
@@ -532,18 +533,20 @@ export class RegistryClient {
     responded.then(
       (response) => {
         if (!ending) {
-          void writer.abort(
+          body.abort(
             new Error(`the registry responded ${response.status} before the upload ended`),
           );
         }
       },
-      (error: unknown) => void writer.abort(error).catch(() => {}),
+      (error: unknown) => body.abort(error),
     );
     let sent = 0;
 
     return {
+      // Resolves once the request has sent `data`, or a copy of it where the fetch in use may
+      // keep chunks queued.
       write: async (data: Uint8Array) => {
-        await writer.write(data);
+        await body.write(copyChunks ? data.slice() : data);
         sent += data.length;
       },
       finish: async (digest: string) => {
@@ -553,7 +556,7 @@ export class RegistryClient {
           );
         }
         ending = true;
-        await writer.close();
+        body.close();
         const response = await responded;
         if (response.status !== 202) throw await this.transport.fail(spec, response);
         await response.body?.cancel().catch(() => {});
@@ -571,7 +574,7 @@ export class RegistryClient {
       },
       cancel: async () => {
         ending = true;
-        await writer.abort(new Error("the upload was cancelled")).catch(() => {});
+        body.abort(new Error("the upload was cancelled"));
         await responded.then((response) => response.body?.cancel()).catch(() => {});
         await this.cancelUpload(repository, location);
       },

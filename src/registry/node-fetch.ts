@@ -399,9 +399,10 @@ function isStream(body: unknown): body is ReadableStream<Uint8Array> {
   return typeof (body as ReadableStream | undefined)?.getReader === "function";
 }
 
-// Writes a streamed body with backpressure. A failing stream destroys the request, so the
-// request fails with the stream's error, and a request that ends first cancels the stream, so
-// its producer stops.
+// Writes a streamed body one chunk at a time: the next chunk is read once the socket has taken
+// the one before, so the producer may reuse a chunk's memory when it is asked for the next (see
+// ChunkHandOff). A failing stream destroys the request, so the request fails with the stream's
+// error, and a request that ends first cancels the stream, so its producer stops.
 function writeStream(
   request: http.ClientRequest,
   body: ReadableStream<Uint8Array>,
@@ -418,17 +419,14 @@ function writeStream(
       const { done, value } = await reader.read();
       if (done || closed) break;
       onProgress();
-      if (!request.write(value)) {
-        await new Promise<void>((resolve) => {
-          const resume = () => {
-            request.off("drain", resume);
-            request.off("close", resume);
-            resolve();
-          };
-          request.on("drain", resume);
-          request.on("close", resume);
-        });
-      }
+      await new Promise<void>((resolve) => {
+        const onWritten = () => {
+          request.off("close", onWritten);
+          resolve();
+        };
+        request.on("close", onWritten);
+        request.write(value, onWritten);
+      });
     }
     if (!closed) request.end();
   };

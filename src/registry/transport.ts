@@ -88,6 +88,12 @@ export class RegistryTransport {
   readonly registry: string;
   readonly logger: Logger;
   readonly fetcher: typeof fetch;
+  /**
+   * Whether the fetch in use is done with each chunk of a streamed body when it reads the next
+   * one, as the node:http fetch is: a producer may then reuse a chunk's memory. Other fetch
+   * implementations may keep chunks queued, and get copies.
+   */
+  readonly releasesBodyChunks: boolean;
   private readonly insecure: boolean;
   private readonly retries: number;
   private readonly retryDelayMs: number;
@@ -106,7 +112,9 @@ export class RegistryTransport {
     // On Node, node:http: on Node 20 the first global fetch loads undici and compiles its
     // WebAssembly HTTP parser, about 40 MiB of peak memory and 70 ms per process. On Node 24
     // node:http loads undici itself, and the two cost about the same.
-    this.fetcher = options.fetch ?? nodeFetch() ?? globalThis.fetch.bind(globalThis);
+    const viaNodeHttp = options.fetch ? undefined : nodeFetch();
+    this.fetcher = options.fetch ?? viaNodeHttp ?? globalThis.fetch.bind(globalThis);
+    this.releasesBodyChunks = viaNodeHttp !== undefined;
     this.retries = options.retries ?? 3;
     this.retryDelayMs = options.retryDelayMs ?? 250;
   }

@@ -57,6 +57,22 @@ describe("gzipParallel", () => {
     assert.deepEqual(a, b);
   });
 
+  test("reused output: same bytes, one buffer for stored blocks", async () => {
+    const mixed = new Uint8Array(Buffer.concat([random(400_000), text(200_000), random(200_000)]));
+    const copies: Uint8Array[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    const options = { blockSize: 65_536, reuseOutput: true };
+    for await (const part of gzipParallel(chunks(mixed, 65_536), options)) {
+      if (part.length > 65_536) buffers.add(part.buffer);
+      copies.push(part.slice());
+    }
+    const reused = new Uint8Array(Buffer.concat(copies));
+    assert.deepEqual(reused, await gzip(mixed, 65_536, { blockSize: 65_536 }));
+    assert.deepEqual(new Uint8Array(gunzipSync(reused)), mixed);
+    // Every stored block went through the same buffer.
+    assert.equal(buffers.size, 1);
+  });
+
   test("size close to serial gzip", async () => {
     const output = await gzip(input, 65_536);
     const serial = gzipSync(input, { level: 6 });
