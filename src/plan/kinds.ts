@@ -43,6 +43,11 @@ export interface KindPlan {
 }
 
 export interface BuilderKindPlanner {
+  /**
+   * Starts the part of `plan` that needs only the config, such as resolving the base image, so
+   * that it runs while the context is collected. `plan` takes the result for the same config.
+   */
+  prepare?(config: Config, options: RunOptions): void;
   plan(inputs: PlanInputs, options: RunOptions): Promise<KindPlan>;
   apply(plan: BuildPlan, options: RunOptions): Promise<BuildResult>;
 }

@@ -29,8 +29,9 @@ export async function loadKind(kind: Config["builder"]["kind"]): Promise<Builder
  */
 export async function plan(config: Config, options: RunOptions = {}): Promise<BuildPlan> {
   const logger = options.logger ?? silentLogger;
-  const inputs = await collectInputs(config, { ...options, logger });
   const kind = await loadKind(config.builder.kind);
+  kind.prepare?.(config, { ...options, logger });
+  const inputs = await collectInputs(config, { ...options, logger });
   const kindPlan = await kind.plan(inputs, { ...options, logger });
   // Append file outputs have no registry; docker and podman tag `localhost/name:tag` then.
   const image =

@@ -265,10 +265,22 @@ const plannedChecks = new WeakMap<
   { base: BaseImage; verdict: Verdict; milliseconds: number }
 >();
 
+/** Base images being resolved while the context of their config is collected. */
+const preparedBases = new WeakMap<Config, Promise<BaseImage>>();
+
+function prepareAppend(config: Config, options: RunOptions): void {
+  const base = resolveConfiguredBase(config, options.logger ?? silentLogger);
+  // planAppend reports a failure, unless collecting the context failed first.
+  base.catch(() => {});
+  preparedBases.set(config, base);
+}
+
 async function planAppend(inputs: PlanInputs, options: RunOptions): Promise<KindPlan> {
   const logger = options.logger ?? silentLogger;
   const started = performance.now();
-  const base = await resolveConfiguredBase(inputs.config, logger);
+  const prepared = preparedBases.get(inputs.config);
+  preparedBases.delete(inputs.config);
+  const base = await (prepared ?? resolveConfiguredBase(inputs.config, logger));
   const verdict = await checkUpToDate(inputs, base, logger);
   const milliseconds = Math.round(performance.now() - started);
   plannedChecks.set(inputs, { base, verdict, milliseconds });
@@ -446,6 +458,7 @@ async function applyAppend(plan: BuildPlan, options: RunOptions): Promise<BuildR
 
 /** The append builder kind. */
 export const planner: BuilderKindPlanner = {
+  prepare: prepareAppend,
   plan: planAppend,
   apply: applyAppend,
 };
