@@ -16,6 +16,9 @@ import { LayerCache, layerCacheKey, type CachedLayer } from "./layer-cache.ts";
 import { splitLayers, type LayerName } from "./layers.ts";
 import { archiveMtime } from "./tar.ts";
 
+/** How many layers are archived at the same time. */
+const LAYERS_AT_ONCE = 2;
+
 /** One layer of the context, built now or reused from an earlier build. */
 export interface BuiltLayer {
   name: LayerName;
@@ -103,34 +106,42 @@ export async function writeLayers(
       )
     : [];
 
-  const built: BuiltLayer[] = [];
-  let archived = 0;
-  for (const [index, layer] of layers.entries()) {
+  // Two layers are archived at once, so the work of one that runs mostly on the main thread
+  // (stored model files, many small files) overlaps the deflate of the other on the thread
+  // pool. The first failure stops the other layer, so no upload goes on after an error.
+  const built = new Array<BuiltLayer>(layers.length);
+  const archivedBytes = new Array<number>(layers.length).fill(0);
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  let failure: { error: unknown } | undefined;
+
+  const buildLayer = async (index: number): Promise<void> => {
+    const layer = layers[index]!;
     const key = cache ? layerCacheKey({ contextDigest: digests[index]!, level, mtime }) : "";
     const known = cache?.get(key);
     if (known && options.canReuse && (await options.canReuse(known))) {
       logger.debug(`layer ${layer.name} unchanged: reusing ${known.digest}`);
       // The blob is now in this repository too, where the next build can mount it from.
       if (options.repository) cache?.set(key, { ...known, repository: options.repository });
-      built.push({
+      built[index] = {
         name: layer.name,
         digest: known.digest,
         size: known.size,
         diffID: known.diffID,
-      });
-      continue;
+      };
+      return;
     }
 
-    const before = archived;
     const archiveOptions = {
       level,
       mtime,
       onProgress: (bytes: number) => {
-        archived = before + bytes;
-        options.onProgress?.(archived);
+        archivedBytes[index] = bytes;
+        options.onProgress?.(archivedBytes.reduce((total, count) => total + count, 0));
       },
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal,
     };
+    signal.throwIfAborted();
     const copy = await options.streamTo?.(layer.name).catch((error: unknown) => {
       logger.debug(`layer ${layer.name}: no streaming copy: ${describe(error)}`);
       return undefined;
@@ -160,8 +171,21 @@ export async function writeLayers(
       ...record,
       ...(options.repository ? { repository: options.repository } : {}),
     });
-    built.push({ name: layer.name, ...record, ...(file ? { file } : { streamed: true }) });
-  }
+    built[index] = { name: layer.name, ...record, ...(file ? { file } : { streamed: true }) };
+  };
+
+  let next = 0;
+  const worker = async () => {
+    while (next < layers.length && !failure) {
+      const index = next++;
+      await buildLayer(index).catch((error: unknown) => {
+        failure ??= { error };
+        stop.abort(error);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LAYERS_AT_ONCE, layers.length) }, worker));
+  if (failure) throw failure.error;
 
   await cache?.save().catch((error: unknown) => {
     const reason = error instanceof Error ? error.message : String(error);
