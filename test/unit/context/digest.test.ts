@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { chmod, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -146,6 +147,21 @@ describe("contextDigest", () => {
     await writeFile(join(root, "data/a.csv"), "1,2\n");
     assert.equal(await contextDigest(entries, { cacheFile, contentHashes }), digest);
     assert.equal(contentHashes.size, 3);
+  });
+
+  test("content hash of files of many sizes", async () => {
+    // Files are read in 256 KiB chunks; sizes around the chunk size and an empty file.
+    const sizes = [0, 1, 256 * 1024, 256 * 1024 + 1, 3 * 1024 * 1024 + 7];
+    const contents: Record<string, string> = {};
+    for (const size of sizes) contents[`f${size}.bin`] = "x".repeat(size);
+    const { entries } = await project(contents);
+    const contentHashes = new Map<ContextEntry, string>();
+    await contextDigest(entries, { contentHashes });
+    for (const entry of entries.filter((item) => item.type === "file")) {
+      const size = Number(/f(\d+)\.bin$/.exec(entry.path)![1]);
+      const expected = createHash("sha256").update("x".repeat(size)).digest("hex");
+      assert.equal(contentHashes.get(entry), expected, entry.path);
+    }
   });
 
   test("cache miss on mtime change", async () => {
