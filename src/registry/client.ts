@@ -544,9 +544,9 @@ export class RegistryClient {
 
     return {
       // Resolves once the request has sent `data`, or a copy of it where the fetch in use may
-      // keep chunks queued.
+      // keep chunks queued. `new Uint8Array` copies, and `slice` would not on a Buffer.
       write: async (data: Uint8Array) => {
-        await body.write(copyChunks ? data.slice() : data);
+        await body.write(copyChunks ? new Uint8Array(data) : data);
         sent += data.length;
       },
       finish: async (digest: string) => {

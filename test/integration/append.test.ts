@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -250,6 +251,28 @@ describe("append builder against a registry", () => {
 
     const again = await runCli(["apply", "-f", file, "--json"]);
     assert.equal((JSON.parse(again.stdout) as { upToDate: boolean }).upToDate, true);
+  });
+
+  test("incompressible files stream in one pass", async (t) => {
+    if (!registry) return serviceUnavailable(t, unavailable!);
+    const dir = join(work, "incompressible");
+    await mkdir(dir);
+    const file = await writeProject(dir, {
+      baseImage: `${registry.host}/base/busybox:1`,
+      registry: `${registry.host}/team`,
+      imageName: "incompressible",
+    });
+    // Random bytes are framed as stored blocks into one reused buffer: 2 MiB in the data layer,
+    // 300 KiB in the code layer.
+    await writeFile(join(dir, "example/data/weights.bin"), randomBytes(2 * 1024 * 1024));
+    await writeFile(join(dir, "example/data/small.bin"), randomBytes(300 * 1024));
+    const run = await runCli(["apply", "-f", file, "--json", "-v"]);
+    assert.equal(run.code, 0, run.stderr);
+    // A copy whose bytes differ from the hashed ones is rejected by the registry and archived
+    // again into a file, which this debug message reports.
+    assert.doesNotMatch(run.stderr, /streaming copy dropped/);
+    const result = JSON.parse(run.stdout) as { blobs: { uploaded: number; uploadedBytes: number } };
+    assert.ok(result.blobs.uploadedBytes > 2 * 1024 * 1024, "the random bytes were uploaded");
   });
 
   test("changed file gives a new tag", async (t) => {

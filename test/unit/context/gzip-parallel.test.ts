@@ -64,7 +64,7 @@ describe("gzipParallel", () => {
     const options = { blockSize: 65_536, reuseOutput: true };
     for await (const part of gzipParallel(chunks(mixed, 65_536), options)) {
       if (part.length > 65_536) buffers.add(part.buffer);
-      copies.push(part.slice());
+      copies.push(new Uint8Array(part));
     }
     const reused = new Uint8Array(Buffer.concat(copies));
     assert.deepEqual(reused, await gzip(mixed, 65_536, { blockSize: 65_536 }));
