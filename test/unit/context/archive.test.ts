@@ -117,10 +117,10 @@ describe("writeArchive", () => {
   });
 
   test("progress reports bytes", async () => {
-    // Progress comes once per 512 KiB block of the tar, so the context spans several blocks.
+    // Progress comes once per 768 KiB block of the tar, so the context spans several blocks.
     const root = join(base, "progress");
     await mkdir(root, { recursive: true });
-    await writeFile(join(root, "values.csv"), "1,2,3\n".repeat(300_000));
+    await writeFile(join(root, "values.csv"), "1,2,3\n".repeat(600_000));
     const large = await new BasePreProcessor({ root, inputFiles: ["values.csv"] }).collect();
     const reported: number[] = [];
     const result = await writeArchive(
