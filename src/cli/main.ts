@@ -135,7 +135,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     if (command === "validate") {
       // The project files are walked too (not hashed), so validate rejects what plan would.
       const { collectContext } = await import("../plan/inputs.ts");
-      await collectContext(config, { logger });
+      await collectContext(config, { logger, signal: controller.signal });
+      controller.signal.throwIfAborted();
       if (values.json) {
         io.stdout(
           JSON.stringify({ valid: true, file: config.file, builder: config.builder.kind }) + "\n",
@@ -149,6 +150,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     const { plan, apply, planToJSON } = await import("../plan/plan.ts");
     const options = { logger, onProgress: logger.progress, signal: controller.signal };
     const buildPlan = await plan(config, options);
+    controller.signal.throwIfAborted();
     if (command === "plan") {
       if (values.json) {
         io.stdout(JSON.stringify(planToJSON(buildPlan)) + "\n");
@@ -182,7 +184,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return 0;
   } catch (error) {
     if (controller.signal.aborted) {
-      io.stderr("fairing: interrupted; the build stopped before writing the tag\n");
+      io.stderr(
+        command === "apply"
+          ? "fairing: interrupted; the build stopped before writing the tag\n"
+          : `fairing: interrupted; ${command} stopped\n`,
+      );
       return 130;
     }
     return reportError(error, io, values.verbose ?? false, values.json ?? false);

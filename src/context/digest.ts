@@ -49,10 +49,12 @@ export interface ContextDigestOptions {
    * Content sha256 of entries hashed earlier in this process, e.g. by the plan an apply runs:
    * their files are neither stat'ed nor looked up in the cache again, which is safe because the
    * archive checks each file against the stat fields it had when it was hashed. The map receives
-   * the hash of every other file entry. When it holds every file entry, the cache file is
+   * the hash of every other file entry. When it contains every file entry, the cache file is
    * neither read nor written.
    */
   contentHashes?: Map<ContextEntry, string>;
+  /** Stops the digest: it rejects with the signal's reason before the next file or 16 MiB. */
+  signal?: AbortSignal;
 }
 
 interface CacheRecord {
@@ -106,7 +108,7 @@ export async function contextDigests(
     if (sha256 !== undefined) return Promise.resolve(sha256);
     let hash = hashes.get(entry);
     if (!hash) {
-      hash = hashFile(entry, cache, updated).then((hex) => {
+      hash = hashFile(entry, cache, updated, options.signal).then((hex) => {
         known.set(entry, hex);
         return hex;
       });
@@ -155,7 +157,9 @@ async function hashFile(
   entry: ContextEntry,
   cache: Record<string, CacheRecord>,
   updated: Record<string, CacheRecord>,
+  signal: AbortSignal | undefined,
 ): Promise<string> {
+  signal?.throwIfAborted();
   if (!entry.source) {
     throw new InputError(`context entry ${entry.path} is a file without a source path`);
   }
@@ -187,7 +191,7 @@ async function hashFile(
     return cached.sha256;
   }
 
-  const { sha256, stats } = await hashContent(entry);
+  const { sha256, stats } = await hashContent(entry, signal);
   rememberHashedStats(entry, stats);
   // ctime cannot be set by tools such as `touch -d` or `cp -p`, so a rewrite that restores the
   // size and mtime still misses the cache.
@@ -212,7 +216,10 @@ const freeBuffers: Uint8Array[] = [];
  * The reads are synchronous, because asynchronous ones cost a thread-pool round trip per
  * 256 KiB: a cold digest of the bench corpus took 235 ms with them, 170 ms without.
  */
-async function hashContent(entry: ContextEntry): Promise<{ sha256: string; stats: FileVersion }> {
+async function hashContent(
+  entry: ContextEntry,
+  signal: AbortSignal | undefined,
+): Promise<{ sha256: string; stats: FileVersion }> {
   const hash = createHash("sha256");
   const fd = openContextFile(entry, "hashed");
   const buffer = freeBuffers.pop() ?? new Uint8Array(READ_CHUNK);
@@ -228,7 +235,10 @@ async function hashContent(entry: ContextEntry): Promise<{ sha256: string; stats
       total += bytesRead;
       if (total > entry.size) break;
       hash.update(buffer.subarray(0, bytesRead));
-      if (chunks % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (chunks % 64 === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+        signal?.throwIfAborted();
+      }
     }
     // A write that keeps the size shows in the times.
     rewritten = !sameFileVersion(fstatSync(fd), stats);

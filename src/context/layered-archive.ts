@@ -102,6 +102,7 @@ export async function writeLayers(
           logger,
           ...(options.digestCacheFile ? { cacheFile: options.digestCacheFile } : {}),
           ...(options.contentHashes ? { contentHashes: options.contentHashes } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
         },
       )
     : [];

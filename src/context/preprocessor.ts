@@ -51,6 +51,8 @@ export interface PreProcessorOptions {
   allowOutsideRoot?: boolean;
   /** Receives warnings, e.g. an input file excluded by an ignore rule. Default `silentLogger`. */
   logger?: Logger;
+  /** Stops `collect`: it rejects with the signal's reason between two directories. */
+  signal?: AbortSignal;
 }
 
 /** A path to a config value: mapping keys and sequence indexes. */
@@ -129,6 +131,7 @@ export class BasePreProcessor {
   readonly ignore: string[];
   readonly allowOutsideRoot: boolean;
   private readonly logger: Logger;
+  private readonly signal: AbortSignal | undefined;
   /** Index of each normalised input in the options' `inputFiles`, for error messages. */
   private readonly inputIndex: Map<string, number>;
 
@@ -140,6 +143,7 @@ export class BasePreProcessor {
     this.ignore = [...(options.ignore ?? [])];
     this.allowOutsideRoot = options.allowOutsideRoot ?? false;
     this.logger = options.logger ?? silentLogger;
+    this.signal = options.signal;
 
     this.inputIndex = new Map();
     options.inputFiles.forEach((input, index) => {
@@ -408,7 +412,8 @@ export class BasePreProcessor {
    * Directories are read and their files stat'ed synchronously: on the bench project (2,000
    * files in 1,370 directories) a re-apply took 335 ms with the reads and stats on the file
    * system thread pool, 280 ms with them on the main thread. The walk gives the event loop a
-   * turn every `WALK_YIELD_DIRECTORIES` directories (Ctrl-C, timers).
+   * turn every `WALK_YIELD_DIRECTORIES` directories (Ctrl-C, timers) and stops between two
+   * directories once the signal is aborted.
    */
   private async scanTree(
     collection: Collection,
@@ -431,6 +436,7 @@ export class BasePreProcessor {
     };
     const queue: DirectoryTask[] = [{ local, target, rootRelative, node: root }];
     for (let scanned = 1; queue.length > 0; scanned++) {
+      this.signal?.throwIfAborted();
       await this.scanDirectory(collection, queue.shift()!, origin, queue);
       if (scanned % WALK_YIELD_DIRECTORIES === 0) {
         await new Promise((resolvePromise) => setImmediate(resolvePromise));

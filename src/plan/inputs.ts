@@ -32,6 +32,7 @@ export function preprocessorFor(config: Config, options: RunOptions = {}): BaseP
     ignore: [...pre.ignore, ...outputExclusion(config)],
     allowOutsideRoot: pre.allowOutsideRoot,
     logger: options.logger ?? silentLogger,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
 }
 
@@ -142,6 +143,7 @@ export async function collectInputs(config: Config, options: RunOptions = {}): P
     cacheFile: digestCacheFile(config.root),
     contentHashes,
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   const buildKey = autoTag(digest, await imageSettings(config, preprocessor));
   const tag = config.tag === "auto" ? buildKey : config.tag;
@@ -224,6 +226,7 @@ export async function inputsForApply(
       cacheFile: digestCacheFile(plan.config.root),
       contentHashes,
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     inputs = { ...remembered.inputs, contextDigest: digest, contentHashes };
   } else {

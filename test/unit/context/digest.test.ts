@@ -164,6 +164,17 @@ describe("contextDigest", () => {
     }
   });
 
+  test("aborted signal stops the digest", async () => {
+    const { entries } = await project(files);
+    const controller = new AbortController();
+    const reason = new Error("interrupted");
+    controller.abort(reason);
+    await assert.rejects(
+      contextDigest(entries, { signal: controller.signal }),
+      (error: unknown) => error === reason,
+    );
+  });
+
   test("cache miss on mtime change", async () => {
     const { root, entries } = await project(files);
     const cacheFile = join(base, `cache-${counter++}.json`);

@@ -594,3 +594,17 @@ describe("BasePreProcessor.collect rejections", () => {
     assert.deepEqual(pre.getCommand(), ["python", "/app/src/run.py"]);
   });
 });
+
+describe("BasePreProcessor abort", () => {
+  test("aborted signal stops the walk", async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 600; i++) files[`tree/d${i}/f.py`] = `print(${i})\n`;
+    const root = await project(files);
+    const controller = new AbortController();
+    const reason = new Error("interrupted");
+    // Aborted while the walk runs: it gives the event loop a turn every 256 directories.
+    setImmediate(() => controller.abort(reason));
+    const pre = new BasePreProcessor({ root, inputFiles: ["tree"], signal: controller.signal });
+    await assert.rejects(pre.collect(), (error: unknown) => error === reason);
+  });
+});
