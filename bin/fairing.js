@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 
 // V8 doubles its young generation, up to 32 MiB on Node 20 and 64 MiB on Node 24, while a
-// build's file records survive collections; with about 10 MiB live, that space is mostly
+// build's file records survive collections. About 10 MiB of it is live, so the rest is mostly
 // garbage. Keeping the young generation at its initial size lowers a large build's peak memory
 // by 15 to 30 MiB. V8 reads this flag each time it would grow the space, so it still takes
 // effect here. Deno and Bun run their own collectors.

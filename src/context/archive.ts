@@ -39,7 +39,7 @@ export interface ArchiveOptions {
    */
   signal?: AbortSignal;
   /**
-   * Tells that the sink is done with each chunk when its write completes (the callback of a
+   * Whether the sink is done with each chunk when its write completes (the callback of a
    * Node stream's `write`, the promise of a web stream writer's `write`) and keeps no reference
    * to it. The archive then writes one chunk at a time and reuses the memory of stored blocks
    * for later output. Default false.
@@ -88,22 +88,22 @@ export async function writeArchive(
       size += chunk.length;
     },
   );
-  const source = Readable.from(gzip, { highWaterMark: 1 });
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
 
   if (options.sinkReleasesChunks) {
-    // No stream in between: it would read the next chunk while the sink still has this one.
+    // No stream in between, because it would read the next chunk while the sink still has this
+    // one.
     await (isWebWritable(sink)
       ? writeToWebStream(gzip, sink, options.signal)
       : writeToNodeStream(gzip, sink as Writable, options.signal));
   } else if (isWebWritable(sink)) {
     await pipeline(
-      source,
+      Readable.from(gzip, { highWaterMark: 1 }),
       (chunks: AsyncIterable<Uint8Array>) => writeToWebStream(chunks, sink, options.signal),
       pipelineOptions,
     );
   } else {
-    await pipeline(source, sink, pipelineOptions);
+    await pipeline(Readable.from(gzip, { highWaterMark: 1 }), sink, pipelineOptions);
   }
 
   return {
@@ -187,7 +187,7 @@ async function writeToNodeStream(
   sink: Writable,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  // Errors reach the write callbacks and `finished`; without a listener they would also be
+  // Errors reach the write callbacks and `finished`. Without a listener they would also be
   // thrown as uncaught 'error' events.
   sink.on("error", () => {});
   const onAbort = () => sink.destroy(signal!.reason);

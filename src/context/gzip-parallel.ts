@@ -18,7 +18,7 @@ import * as zlib from "node:zlib";
 
 /**
  * Uncompressed bytes per block. Each block primes zlib with the 32 KiB before it, so larger
- * blocks spend less time on priming: a first build of the bench corpus took about 70 ms less
+ * blocks spend less time on priming. A first build of the bench corpus took about 70 ms less
  * with 768 KiB than with 512 KiB, and 1 MiB was no faster but peaked 6 MiB higher.
  */
 export const DEFAULT_BLOCK_SIZE = 768 * 1024;
@@ -46,10 +46,10 @@ export interface ParallelGzipOptions {
    */
   onBlock?: (block: Uint8Array) => void;
   /**
-   * Frames stored blocks into one buffer that is reused, instead of a new buffer per block: a
-   * yielded chunk is then valid only until the consumer asks for the next one. Without it every
-   * chunk stays valid, and a context of model files leaves one garbage buffer per block, which
-   * the garbage collector frees late.
+   * Frames stored blocks into one reused buffer instead of a new buffer per block, so a yielded
+   * chunk is valid only until the consumer requests the next one. Without it every chunk stays
+   * valid, and a context of model files leaves one garbage buffer per block, which the garbage
+   * collector frees late.
    */
   reuseOutput?: boolean;
 }
@@ -86,11 +86,14 @@ export async function* gzipParallel(
   const finishOldest = async () => {
     const { block, last, deflated } = inFlight.shift()!;
     let output: Uint8Array;
-    if (deflated) output = await deflated;
-    else if (options.reuseOutput) {
+    if (deflated) {
+      output = await deflated;
+    } else if (options.reuseOutput) {
       frame ??= new Uint8Array(storedCapacity(blockSize));
       output = storedBlocks(block, last, frame);
-    } else output = storedBlocks(block, last);
+    } else {
+      output = storedBlocks(block, last);
+    }
     if (block.length === blockSize) free.push(block);
     return output;
   };
@@ -179,9 +182,9 @@ function outputCapacity(length: number): number {
 }
 
 /**
- * Returns the buffer size for the stored blocks of `length` bytes: the size zlib's output
- * buffers have, so the allocator can hand the memory of one kind of output to the other once it
- * is freed, and at least the data and a 5-byte header per 64 KiB.
+ * Returns the buffer size for the stored blocks of `length` bytes: at least the data and a
+ * 5-byte header per 64 KiB. It is the size of zlib's output buffers, so the allocator can hand
+ * the memory of one kind of output to the other once it is freed.
  */
 function storedCapacity(length: number): number {
   return Math.max(outputCapacity(length), length + Math.max(1, Math.ceil(length / MAX_STORED)) * 5);

@@ -107,9 +107,9 @@ export async function writeLayers(
       )
     : [];
 
-  // Two layers are archived at once, so the work of one that runs mostly on the main thread
-  // (stored model files, many small files) overlaps the deflate of the other on the thread
-  // pool. The first failure stops the other layer, so no upload goes on after an error.
+  // Two layers are archived at once, so the main-thread work of one layer (stored model files,
+  // many small files) overlaps the deflate of the other on the thread pool. The first failure
+  // stops the other layer, so no upload goes on after an error.
   const built = new Array<BuiltLayer>(layers.length);
   const archivedBytes = new Array<number>(layers.length).fill(0);
   const stop = new AbortController();

@@ -409,10 +409,10 @@ export class BasePreProcessor {
 
   /**
    * Walks `local` and appends what goes into the context to `items`, in depth-first name order.
-   * Directories are read and their files stat'ed synchronously: on the bench project (2,000
+   * Directories are read and their files stat'ed synchronously. On the bench project (2,000
    * files in 1,370 directories) a re-apply took 335 ms with the reads and stats on the file
-   * system thread pool, 280 ms with them on the main thread. The walk gives the event loop a
-   * turn every `WALK_YIELD_DIRECTORIES` directories (Ctrl-C, timers) and stops between two
+   * system thread pool, and 280 ms with them on the main thread. The walk gives the event loop
+   * a turn every `WALK_YIELD_DIRECTORIES` directories (Ctrl-C, timers) and stops between two
    * directories once the signal is aborted.
    */
   private async scanTree(

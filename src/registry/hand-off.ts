@@ -1,16 +1,16 @@
 /**
  * A request body a producer feeds one chunk at a time, for uploads whose bytes are produced
- * while they are sent. Each `write` resolves when the reader asks for the chunk after it, so a
- * reader that is done with a chunk before it reads the next (the node:http fetch's body writer
- * waits until the socket has taken it) gives the producer its memory back for later bytes.
+ * while they are sent. Each `write` resolves when the reader requests the chunk after it. A
+ * reader that finishes with each chunk before it reads the next (the node:http fetch's body
+ * writer waits until the socket has taken it) thereby returns the chunk's memory to the producer.
  */
 export class ChunkHandOff {
   readonly readable: ReadableStream<Uint8Array>;
   private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  /** Settles when the reader asks for a chunk. */
-  private demand = new Signal();
-  /** Settles when the reader asks for the chunk after the one it has. */
-  private release: Signal | undefined;
+  /** Settles when the reader requests a chunk. */
+  private demand = new Deferred();
+  /** Settles when the reader requests the chunk after the one it has. */
+  private release: Deferred | undefined;
   /** Resolves the pull in progress. */
   private fill: (() => void) | undefined;
   private failure: { reason: unknown } | undefined;
@@ -35,13 +35,13 @@ export class ChunkHandOff {
     );
   }
 
-  /** Hands `data` to the reader; resolves when the reader has asked for the next chunk. */
+  /** Hands `data` to the reader and resolves when the reader has requested the next chunk. */
   async write(data: Uint8Array): Promise<void> {
     this.throwIfStopped();
     await this.demand.promise;
-    this.demand = new Signal();
+    this.demand = new Deferred();
     this.throwIfStopped();
-    const release = new Signal();
+    const release = new Deferred();
     this.release = release;
     this.controller!.enqueue(data);
     this.takeFill();
@@ -85,8 +85,8 @@ export class ChunkHandOff {
   }
 }
 
-/** A promise settled from outside, whose rejection is handled when nobody waits for it. */
-class Signal {
+/** A promise settled from outside. Its rejection counts as handled even when no one awaits it. */
+class Deferred {
   readonly promise: Promise<void>;
   resolve!: () => void;
   reject!: (reason: unknown) => void;

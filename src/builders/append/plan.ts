@@ -268,6 +268,7 @@ const plannedChecks = new WeakMap<
 /** Base images being resolved while the context of their config is collected. */
 const preparedBases = new WeakMap<Config, Promise<BaseImage>>();
 
+/** Starts resolving the base image of `config`, for `planAppend` to take over. */
 function prepareAppend(config: Config, options: RunOptions): void {
   const base = resolveConfiguredBase(config, options.logger ?? silentLogger);
   // planAppend reports a failure, unless collecting the context failed first.

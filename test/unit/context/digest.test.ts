@@ -125,7 +125,7 @@ describe("contextDigest", () => {
     assert.equal(after.mtimeMs, before.mtimeMs);
   });
 
-  test("known content hashes skip the files and the cache", async () => {
+  test("known hashes skip files and cache", async () => {
     const { root, entries } = await project(files);
     const cacheFile = join(base, `known-${counter++}.json`);
     const contentHashes = new Map<ContextEntry, string>();
@@ -150,7 +150,7 @@ describe("contextDigest", () => {
   });
 
   test("content hash of files of many sizes", async () => {
-    // Files are read in 256 KiB chunks; sizes around the chunk size and an empty file.
+    // Files are read in 256 KiB chunks, so the sizes lie around the chunk size, with an empty file.
     const sizes = [0, 1, 256 * 1024, 256 * 1024 + 1, 3 * 1024 * 1024 + 7];
     const contents: Record<string, string> = {};
     for (const size of sizes) contents[`f${size}.bin`] = "x".repeat(size);

@@ -15,7 +15,7 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
 }
 
 describe("ChunkHandOff", () => {
-  test("a write resolves when the reader asks for the next chunk", async () => {
+  test("write resolves on the next read", async () => {
     const body = new ChunkHandOff();
     const reader = body.readable.getReader();
     const first = body.write(Uint8Array.of(1, 2));
@@ -34,7 +34,7 @@ describe("ChunkHandOff", () => {
     assert.equal((await end).done, true);
   });
 
-  test("an abort fails the reader and the pending write", async () => {
+  test("abort fails reader and writes", async () => {
     const body = new ChunkHandOff();
     const reader = body.readable.getReader();
     const write = body.write(Uint8Array.of(1));
@@ -44,7 +44,7 @@ describe("ChunkHandOff", () => {
     await assert.rejects(body.write(Uint8Array.of(2)), /registry went away/);
   });
 
-  test("a reader that cancels fails the writes", async () => {
+  test("reader cancel fails writes", async () => {
     const body = new ChunkHandOff();
     const reader = body.readable.getReader();
     const write = body.write(Uint8Array.of(1));
